@@ -1,0 +1,51 @@
+namespace WalShip.Cli;
+
+/// <summary>
+/// The optional config file: 'key = value' lines, '#' comments, keys are option names (dashes or
+/// underscores). An unknown key is an error, so a typo never silently falls back to a default.
+/// </summary>
+public static class ConfigFile
+{
+    public static Dictionary<string, string> Load(string path)
+    {
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read config file {path}: {e.Message}");
+        }
+        return Parse(lines, path);
+    }
+
+    public static Dictionary<string, string> Parse(IEnumerable<string> lines, string path)
+    {
+        var values = new Dictionary<string, string>();
+        int number = 0;
+        foreach (string raw in lines)
+        {
+            number++;
+            string line = raw.Trim();
+            if (line.Length == 0 || line[0] == '#')
+                continue;
+            int eq = line.IndexOf('=');
+            if (eq <= 0)
+                throw new UsageException($"{path}:{number}: expected 'key = value'");
+            string key = line[..eq].Trim().Replace('_', '-').ToLowerInvariant();
+            string value = Unquote(line[(eq + 1)..].Trim());
+            var spec = OptionSpec.Find(key);
+            if (spec is null)
+                throw new UsageException($"{path}:{number}: unknown key '{key}' (known: {string.Join(", ", OptionSpec.All.Where(o => o != OptionSpec.Config).Select(o => o.Name))})");
+            if (spec == OptionSpec.Config)
+                throw new UsageException($"{path}:{number}: a config file cannot name another config file");
+            if (!values.TryAdd(key, value))
+                throw new UsageException($"{path}:{number}: '{key}' is set twice");
+        }
+        return values;
+    }
+
+    private static string Unquote(string value) =>
+        value.Length >= 2 && (value[0] == '"' || value[0] == '\'') && value[^1] == value[0] ? value[1..^1] : value;
+}

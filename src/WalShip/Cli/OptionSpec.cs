@@ -1,0 +1,63 @@
+namespace WalShip.Cli;
+
+/// <summary>
+/// One walship option. This table is the single source for flag parsing, WALSHIP_* variables,
+/// config-file keys and the options part of --help (and so of the README).
+/// </summary>
+public sealed record OptionSpec(
+    string Name,
+    string Help,
+    string? Default = null,
+    bool IsSwitch = false,
+    string[]? AwsFallbackEnv = null,
+    string? ValueHint = null)
+{
+    public string EnvironmentVariable => "WALSHIP_" + Name.ToUpperInvariant().Replace('-', '_');
+
+    public static readonly OptionSpec Repo = new("repo",
+        "Repository URL: s3://bucket/prefix or file:///path.", Default: "file:///var/lib/postgresql/walship", ValueHint: "URL");
+    public static readonly OptionSpec Region = new("region",
+        "AWS region of the bucket.", AwsFallbackEnv: ["AWS_REGION", "AWS_DEFAULT_REGION"], ValueHint: "REGION");
+    public static readonly OptionSpec Endpoint = new("endpoint",
+        "S3 endpoint URL, for S3-compatible servers or VPC endpoints.", AwsFallbackEnv: ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"], ValueHint: "URL");
+    public static readonly OptionSpec PathStyle = new("path-style",
+        "Address the bucket in the path (http://host/bucket/key), as most S3-compatible servers need.", Default: "false", IsSwitch: true);
+    public static readonly OptionSpec CaFile = new("ca-file",
+        "PEM file of the CA(s) to trust for the S3 endpoint, for private CAs. TLS verification is always on.", AwsFallbackEnv: ["AWS_CA_BUNDLE"], ValueHint: "FILE");
+    public static readonly OptionSpec Profile = new("profile",
+        "AWS profile from ~/.aws/config and ~/.aws/credentials.", AwsFallbackEnv: ["AWS_PROFILE"], ValueHint: "NAME");
+    public static readonly OptionSpec UseInstanceMetadata = new("use-instance-metadata",
+        "Allow credentials from the EC2 instance metadata service (off by default: off EC2 the probe costs seconds).", Default: "false", IsSwitch: true);
+    public static readonly OptionSpec CompressionLevel = new("compression-level",
+        "zstd level, 1 (fastest) to 19.", Default: "3", ValueHint: "N");
+    public static readonly OptionSpec PartSize = new("part-size",
+        "Objects larger than this go up as a multipart upload in parts of this size (minimum 5MiB).", Default: "8MiB", ValueHint: "SIZE");
+    public static readonly OptionSpec UploadConcurrency = new("upload-concurrency",
+        "Multipart parts uploaded at once.", Default: "4", ValueHint: "N");
+    public static readonly OptionSpec Deadline = new("deadline",
+        "Hard limit for one push or fetch, retries included (e.g. 90s, 5m). walship never runs longer.", Default: "120s", ValueHint: "DURATION");
+    public static readonly OptionSpec PgData = new("pgdata",
+        "The data directory, for standby.signal/recovery.signal and pg_control. Default: the directory above %p's pg_wal.", ValueHint: "DIR");
+    public static readonly OptionSpec FatalExitCode = new("fatal-exit-code",
+        "Exit code of fetch for any failure other than 'not in archive' outside standby mode. Must be above 125, so that PostgreSQL stops recovery instead of ending it early.", Default: "200", ValueHint: "N");
+    public static readonly OptionSpec LogFormat = new("log-format",
+        "text or json (one JSON object per line).", Default: "text", ValueHint: "FORMAT");
+    public static readonly OptionSpec LogLevel = new("log-level",
+        "debug, info, warning or error.", Default: "info", ValueHint: "LEVEL");
+    public static readonly OptionSpec Config = new("config",
+        "Config file of 'key = value' lines; keys are these option names.", ValueHint: "FILE");
+
+    public static readonly OptionSpec[] All =
+    [
+        Repo, Region, Endpoint, PathStyle, CaFile, Profile, UseInstanceMetadata, CompressionLevel, PartSize,
+        UploadConcurrency, Deadline, PgData, FatalExitCode, LogFormat, LogLevel, Config,
+    ];
+
+    public static OptionSpec? Find(string name)
+    {
+        foreach (var spec in All)
+            if (spec.Name == name)
+                return spec;
+        return null;
+    }
+}

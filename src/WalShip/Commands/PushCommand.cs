@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using WalShip.Archive;
+using WalShip.Pipeline;
+using WalShip.Storage;
+using WalShip.Wal;
+
+namespace WalShip.Commands;
+
+/// <summary>
+/// archive_command: walship push %p %f. Exits 0 only once the object is stored and read back; refuses
+/// files from another cluster and never overwrites an object whose content differs.
+/// </summary>
+public sealed class PushCommand(Repository repository, ILogger logger, int compressionLevel)
+{
+    public async Task<int> RunAsync(string walPath, string fileName, string? dataDirectoryOption, CancellationToken cancellationToken)
+    {
+        var clock = Stopwatch.StartNew();
+        if (!WalFileName.TryParse(fileName, out var name))
+            throw new StorageException(ErrorClass.Usage, $"'{fileName}' is not a WAL file name PostgreSQL archives (segment, .history, .backup or .partial)");
+        var (fullPath, dataDirectory) = WalPaths.Resolve(walPath, dataDirectoryOption);
+        if (Path.GetFileName(fullPath) != name.Name)
+            throw new StorageException(ErrorClass.Usage, $"%p '{walPath}' does not name %f '{fileName}'");
+
+        var store = repository.Store;
+        string key = repository.Layout.KeyFor(name);
+        // Both answers are needed only after the file has been read; ask while reading.
+        var manifestTask = repository.ReadManifestAsync(cancellationToken);
+        var existingTask = store.GetLengthAsync(key, cancellationToken);
+
+        ulong? clusterId = PgControl.TryReadSystemIdentifier(dataDirectory);
+        using var encoded = await EncodeAsync(fullPath, name, clusterId ?? 0, cancellationToken);
+        var header = encoded.Header;
+
+        if (encoded.Wal is { } wal && clusterId is { } controlId && wal.SystemIdentifier != controlId)
+            throw new StorageException(ErrorClass.Corrupt,
+                $"{name} belongs to cluster {wal.SystemIdentifier}, but {dataDirectory} is cluster {controlId}; refusing to archive it");
+
+        var manifest = await manifestTask;
+        ulong fileCluster = header.SystemIdentifier;
+        if (manifest is null && encoded.Wal is { } first)
+            manifest = await repository.BindAsync(first.SystemIdentifier, first.SegmentSize, logger, cancellationToken);
+        if (manifest is not null && fileCluster != 0 && manifest.SystemIdentifierValue != fileCluster)
+            throw new StorageException(ErrorClass.Corrupt,
+                $"{name} is from cluster {fileCluster}, but {repository.Url} belongs to cluster {manifest.SystemIdentifier}; refusing to mix clusters in one repository (use another prefix)");
+
+        string outcome;
+        if (await existingTask is not null)
+        {
+            outcome = await CompareWithArchivedAsync(name, key, header, cancellationToken);
+        }
+        else
+        {
+            try
+            {
+                await store.PutIfAbsentAsync(key, encoded.Body, Metadata(header), cancellationToken);
+                await CheckStoredAsync(key, encoded.Body.Length, cancellationToken);
+                outcome = "stored at";
+            }
+            catch (StorageException e) when (e.Class == ErrorClass.Conflict)
+            {
+                // Another writer got there first (the store honoured If-None-Match): same rule as above.
+                outcome = await CompareWithArchivedAsync(name, key, header, cancellationToken);
+            }
+        }
+
+        logger.LogInformation("push {File}: {Outcome} {Location}, {BytesIn} -> {BytesOut} bytes ({Ratio}x), {Ms} ms",
+            name.Name, outcome, store.Describe(key), header.RawLength, encoded.Body.Length,
+            Math.Round((double)header.RawLength / Math.Max(1, encoded.Body.Length), 2), clock.ElapsedMilliseconds);
+        return ExitCodes.Ok;
+    }
+
+    private async Task<EncodedObject> EncodeAsync(string fullPath, WalFileName name, ulong clusterId, CancellationToken cancellationToken)
+    {
+        FileStream file;
+        try
+        {
+            file = new FileStream(fullPath, new FileStreamOptions
+            {
+                Mode = FileMode.Open,
+                Access = FileAccess.Read,
+                Share = FileShare.Read,
+                Options = FileOptions.SequentialScan | FileOptions.Asynchronous,
+                BufferSize = 0,
+            });
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new StorageException(ErrorClass.Local, $"{fullPath} does not exist");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            throw new StorageException(ErrorClass.Local, $"cannot read {fullPath}: permission denied");
+        }
+        catch (IOException e)
+        {
+            throw new StorageException(ErrorClass.Local, $"cannot read {fullPath}: {e.Message}");
+        }
+
+        await using (file)
+        {
+            try
+            {
+                return await ObjectCodec.EncodeAsync(file, name, compressionLevel, clusterId, cancellationToken);
+            }
+            catch (WalFormatException e)
+            {
+                throw new StorageException(ErrorClass.Corrupt, $"refusing to archive {fullPath}: {e.Message}");
+            }
+            catch (IOException e)
+            {
+                throw new StorageException(ErrorClass.Local, $"cannot read {fullPath}: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>An object already exists: identical content is success, anything else is refused loudly.
+    /// The stored object is decoded in full, not judged by its metadata.</summary>
+    private async Task<string> CompareWithArchivedAsync(WalFileName name, string key, ObjectHeader ours, CancellationToken cancellationToken)
+    {
+        var store = repository.Store;
+        DecodedObject archived;
+        try
+        {
+            using var reader = await store.OpenReadAsync(key, cancellationToken);
+            archived = await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, NullFilter.Instance, cancellationToken);
+        }
+        catch (CorruptObjectException e)
+        {
+            throw new StorageException(ErrorClass.Conflict,
+                $"{store.Describe(key)} already exists but does not verify ({e.Message}); refusing to overwrite it. Inspect it and remove it by hand if it is damaged");
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new StorageException(ErrorClass.Transient, $"reading {store.Describe(key)}: {e.Message}");
+        }
+
+        if (!archived.Header.RawSha256.Span.SequenceEqual(ours.RawSha256.Span))
+            throw new StorageException(ErrorClass.Conflict,
+                $"{store.Describe(key)} already exists with different content (sha256 {archived.Header.Sha256Hex}, this file {ours.Sha256Hex}); refusing to overwrite. " +
+                "Two clusters may be archiving to one repository, or this server's WAL diverged from the archive");
+        return "already archived, identical, at";
+    }
+
+    private async Task CheckStoredAsync(string key, long expectedLength, CancellationToken cancellationToken)
+    {
+        long? stored = await repository.Store.GetLengthAsync(key, cancellationToken);
+        if (stored is null)
+            throw new StorageException(ErrorClass.Transient, $"{repository.Store.Describe(key)} is not visible after upload");
+        if (stored != expectedLength)
+            throw new StorageException(ErrorClass.Corrupt,
+                $"{repository.Store.Describe(key)} is {stored} bytes after upload, expected {expectedLength}");
+    }
+
+    private static Dictionary<string, string> Metadata(ObjectHeader header) => new()
+    {
+        ["walship-format"] = ObjectHeader.FormatVersion.ToString(),
+        ["walship-raw-sha256"] = header.Sha256Hex,
+        ["walship-raw-length"] = header.RawLength.ToString(),
+    };
+}

@@ -1,0 +1,35 @@
+using WalShip.Storage;
+
+namespace WalShip.Commands;
+
+/// <summary>
+/// Where %p may point. PostgreSQL always passes a path inside the data directory's pg_wal
+/// (pg_wal/%f for archive_command, pg_wal/RECOVERYXLOG for restore_command, an absolute
+/// target/pg_wal/... for pg_rewind), so anything else is refused rather than read or written.
+/// </summary>
+public static class WalPaths
+{
+    public static (string FullPath, string DataDirectory) Resolve(string path, string? dataDirectoryOption)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+            throw new StorageException(ErrorClass.Usage, "%p is empty");
+        if (path.Contains('\0'))
+            throw new StorageException(ErrorClass.Usage, "%p contains a NUL byte");
+
+        string full = Path.GetFullPath(path);
+        string? walDirectory = Path.GetDirectoryName(full);
+        string? dataDirectory = dataDirectoryOption is not null
+            ? Path.GetFullPath(dataDirectoryOption)
+            : Path.GetDirectoryName(walDirectory ?? "");
+
+        if (walDirectory is null || dataDirectory is null
+            || Path.GetFileName(walDirectory) != "pg_wal"
+            || Path.GetDirectoryName(walDirectory) != dataDirectory.TrimEnd('/'))
+        {
+            throw new StorageException(ErrorClass.Usage,
+                $"'{path}' is not a file in {(dataDirectoryOption is null ? "a data directory's pg_wal" : Path.Join(dataDirectory, "pg_wal"))}: " +
+                "PostgreSQL passes pg_wal/<file> as %p (run walship from the data directory, or set --pgdata)");
+        }
+        return (full, dataDirectory);
+    }
+}

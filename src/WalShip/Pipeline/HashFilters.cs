@@ -1,0 +1,65 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Security.Cryptography;
+
+namespace WalShip.Pipeline;
+
+/// <summary>SHA-256 of everything written: the identity of a WAL file's raw bytes.</summary>
+public sealed class Sha256Filter : IByteFilter, IDisposable
+{
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly byte[] _digest = new byte[32];
+    private bool _done;
+
+    public void Write(ReadOnlySpan<byte> data) => _hash.AppendData(data);
+
+    public void Complete()
+    {
+        _hash.GetHashAndReset(_digest);
+        _done = true;
+    }
+
+    public ReadOnlySpan<byte> Digest => _done ? _digest : throw new InvalidOperationException("hash not complete");
+
+    public void Dispose() => _hash.Dispose();
+}
+
+/// <summary>CRC32C of everything written: the transport checksum S3 verifies on receipt.</summary>
+public sealed class Crc32CFilter : IByteFilter
+{
+    private readonly Crc32 _crc = new(Crc32ParameterSet.Crc32C);
+
+    public void Write(ReadOnlySpan<byte> data) => _crc.Append(data);
+
+    public void Complete() { }
+
+    public uint Value => _crc.GetCurrentHashAsUInt32();
+
+    /// <summary>The form S3's x-amz-checksum-crc32c header takes: base64 of the big-endian value.</summary>
+    public string ToBase64() => ToS3Base64(Value);
+
+    public static string ToS3Base64(uint crc)
+    {
+        Span<byte> bytes = stackalloc byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(bytes, crc);
+        return Convert.ToBase64String(bytes);
+    }
+
+    public static uint Compute(ReadOnlySpan<byte> data) => Crc32.HashToUInt32(Crc32ParameterSet.Crc32C, data);
+}
+
+/// <summary>Counts bytes, and stops a stream that grows beyond its declared length (a decompression bomb
+/// or a corrupt object) before it can use unbounded memory or disk.</summary>
+public sealed class SizeFilter(long limit = long.MaxValue, string what = "stream") : IByteFilter
+{
+    public long Length { get; private set; }
+
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        Length += data.Length;
+        if (Length > limit)
+            throw new InvalidDataException($"{what} is longer than the {limit} bytes it declares");
+    }
+
+    public void Complete() { }
+}

@@ -1,0 +1,138 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using Amazon;
+using Amazon.Runtime;
+using Amazon.Runtime.CredentialManagement;
+using Amazon.S3;
+
+namespace WalShip.Storage;
+
+public sealed record S3Settings(
+    string? Region,
+    string? Endpoint,
+    bool ForcePathStyle,
+    string? CaFile,
+    string? Profile,
+    bool UseInstanceMetadata,
+    TimeSpan RequestTimeout);
+
+/// <summary>
+/// Builds the S3 client from walship's settings. Credentials come from the SDK's own default chain
+/// (environment, profile, web identity, container), with one change: the EC2 instance metadata service
+/// is only asked when --use-instance-metadata says so, because off EC2 an unanswered IMDS probe costs
+/// seconds per call.
+/// </summary>
+public static class S3ClientFactory
+{
+    public static AmazonS3Client Create(S3Settings settings)
+    {
+        if (!settings.UseInstanceMetadata)
+            Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
+
+        string region = settings.Region
+                        ?? ProfileRegion(settings.Profile)
+                        ?? (settings.Endpoint is not null ? "us-east-1" : null)
+                        ?? throw new StorageException(ErrorClass.Config,
+                            "no AWS region: set --region, WALSHIP_REGION or AWS_REGION (walship does not guess it from instance metadata)");
+
+        var config = new AmazonS3Config
+        {
+            RegionEndpoint = RegionEndpoint.GetBySystemName(region),
+            ForcePathStyle = settings.ForcePathStyle,
+            Timeout = settings.RequestTimeout,
+            ConnectTimeout = TimeSpan.FromSeconds(Math.Min(10, settings.RequestTimeout.TotalSeconds)),
+            RetryMode = RequestRetryMode.Standard,
+            MaxErrorRetry = 4,
+            // Checksums are computed by walship and sent as plain headers (see S3ObjectStore).
+            RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
+            ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
+        };
+        if (settings.Endpoint is not null)
+        {
+            config.ServiceURL = settings.Endpoint;
+            config.AuthenticationRegion = region;
+        }
+        if (settings.CaFile is not null)
+            config.HttpClientFactory = new PrivateCaHttpClientFactory(LoadCa(settings.CaFile));
+
+        AWSCredentials credentials = ResolveCredentials(settings);
+        return new AmazonS3Client(credentials, config);
+    }
+
+    private static AWSCredentials ResolveCredentials(S3Settings settings)
+    {
+        if (settings.Profile is not null)
+        {
+            var chain = new CredentialProfileStoreChain();
+            if (!chain.TryGetAWSCredentials(settings.Profile, out var fromProfile))
+                throw new StorageException(ErrorClass.Config, $"AWS profile '{settings.Profile}' not found in ~/.aws/credentials or ~/.aws/config");
+            return fromProfile;
+        }
+        try
+        {
+            return Amazon.Runtime.Credentials.DefaultAWSCredentialsIdentityResolver.GetCredentials(null);
+        }
+        catch (AmazonClientException e)
+        {
+            throw new StorageException(ErrorClass.Auth,
+                "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or web identity variables" +
+                (settings.UseInstanceMetadata ? "" : ", or allow the EC2 instance role with --use-instance-metadata"), e);
+        }
+    }
+
+    private static string? ProfileRegion(string? profile)
+    {
+        string? name = profile ?? Environment.GetEnvironmentVariable("AWS_PROFILE");
+        if (name is null)
+            return null;
+        return new CredentialProfileStoreChain().TryGetProfile(name, out var found) ? found.Region?.SystemName : null;
+    }
+
+    private static X509Certificate2Collection LoadCa(string path)
+    {
+        try
+        {
+            var collection = new X509Certificate2Collection();
+            collection.ImportFromPemFile(path);
+            if (collection.Count == 0)
+                throw new StorageException(ErrorClass.Config, $"CA file {path} holds no PEM certificates");
+            return collection;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+        {
+            throw new StorageException(ErrorClass.Config, $"cannot load CA file {path}: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Trusts the given CAs (and only them) for the S3 endpoint; verification stays on.</summary>
+    private sealed class PrivateCaHttpClientFactory(X509Certificate2Collection roots) : HttpClientFactory
+    {
+        public override HttpClient CreateHttpClient(IClientConfig clientConfig)
+        {
+            var handler = new SocketsHttpHandler
+            {
+                ConnectTimeout = clientConfig.ConnectTimeout ?? TimeSpan.FromSeconds(10),
+                SslOptions = new SslClientAuthenticationOptions
+                {
+                    RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                    {
+                        if (certificate is null)
+                            return false;
+                        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                            return false;
+                        using var chain = new X509Chain();
+                        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                        return chain.Build(new X509Certificate2(certificate));
+                    },
+                },
+            };
+            return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        }
+
+        public override bool UseSDKHttpClientCaching(IClientConfig clientConfig) => false;
+        public override bool DisposeHttpClientsAfterUse(IClientConfig clientConfig) => true;
+        public override string? GetConfigUniqueString(IClientConfig clientConfig) => "walship-private-ca";
+    }
+}

@@ -1,0 +1,236 @@
+using System.Net;
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Microsoft.Extensions.Logging;
+using WalShip.Pipeline;
+
+namespace WalShip.Storage;
+
+/// <summary>
+/// A repository in an S3 bucket (or an S3-compatible server). Writes are conditional (If-None-Match: *)
+/// where the store honours it; the command layer still checks before and after, because some
+/// S3-compatible servers ignore the condition.
+/// </summary>
+public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize, int uploadConcurrency, ILogger logger) : IObjectStore
+{
+    public string Bucket { get; } = bucket;
+
+    public string Describe(string key) => $"s3://{Bucket}/{key}";
+
+    public async Task<long?> GetLengthAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = Bucket, Key = key }, cancellationToken);
+            return response.ContentLength;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound && e.ErrorCode is not "NoSuchBucket")
+        {
+            // HEAD has no body, so S3 cannot say NoSuchBucket here; a missing bucket surfaces on the GET or PUT.
+            return null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.Classify(e, "HEAD", Describe(key));
+        }
+    }
+
+    public async Task<ObjectReader> OpenReadAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var response = await client.GetObjectAsync(new GetObjectRequest { BucketName = Bucket, Key = key }, cancellationToken);
+            return new ObjectReader(response.ResponseStream, response.ContentLength, response);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.Classify(e, "GET", Describe(key));
+        }
+    }
+
+    public async Task PutIfAbsentAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (body.Length <= partSize)
+                await PutSingleAsync(key, body, metadata, cancellationToken);
+            else
+                await PutMultipartAsync(key, body, metadata, cancellationToken);
+        }
+        catch (Exception e) when (e is not StorageException && (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
+        {
+            throw S3Errors.Classify(e, "PUT", Describe(key));
+        }
+    }
+
+    private async Task PutSingleAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    {
+        var crc = new Crc32CFilter();
+        body.WriteTo(crc);
+        using var content = body.OpenRead();
+        var request = new PutObjectRequest
+        {
+            BucketName = Bucket,
+            Key = key,
+            InputStream = content,
+            AutoCloseStream = false,
+            IfNoneMatch = "*",
+            // Our own transport checksum in a plain header: the SDK's default aws-chunked trailer is
+            // stored verbatim by some S3-compatible servers, corrupting the object.
+            ChecksumCRC32C = crc.ToBase64(),
+            UseChunkEncoding = false,
+            ContentType = "application/octet-stream",
+        };
+        request.Headers.ContentLength = body.Length;
+        foreach (var (name, value) in metadata)
+            request.Metadata[name] = value;
+
+        var response = await client.PutObjectAsync(request, cancellationToken);
+        CheckEchoedChecksum(response.ChecksumCRC32C, request.ChecksumCRC32C, key);
+    }
+
+    private async Task PutMultipartAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    {
+        var initiate = new InitiateMultipartUploadRequest
+        {
+            BucketName = Bucket,
+            Key = key,
+            ChecksumAlgorithm = ChecksumAlgorithm.CRC32C,
+            ContentType = "application/octet-stream",
+        };
+        foreach (var (name, value) in metadata)
+            initiate.Metadata[name] = value;
+        string uploadId = (await client.InitiateMultipartUploadAsync(initiate, cancellationToken)).UploadId;
+
+        try
+        {
+            int partCount = (int)((body.Length + partSize - 1) / partSize);
+            var parts = new PartETag[partCount];
+            using var slots = new SemaphoreSlim(uploadConcurrency);
+            var uploads = Enumerable.Range(0, partCount).Select(async index =>
+            {
+                await slots.WaitAsync(cancellationToken);
+                try
+                {
+                    parts[index] = await UploadPartAsync(key, uploadId, body, index, cancellationToken);
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            }).ToArray();
+            await Task.WhenAll(uploads);
+
+            var complete = new CompleteMultipartUploadRequest
+            {
+                BucketName = Bucket,
+                Key = key,
+                UploadId = uploadId,
+                IfNoneMatch = "*",
+                PartETags = [.. parts],
+            };
+            await client.CompleteMultipartUploadAsync(complete, cancellationToken);
+        }
+        catch
+        {
+            await AbortAsync(key, uploadId);
+            throw;
+        }
+    }
+
+    private async Task<PartETag> UploadPartAsync(string key, string uploadId, PooledBuffer body, int index, CancellationToken cancellationToken)
+    {
+        long offset = index * partSize;
+        long length = Math.Min(partSize, body.Length - offset);
+        var crc = new Crc32CFilter();
+        body.WriteTo(crc, offset, length);
+        using var content = body.OpenRead(offset, length);
+        var request = new UploadPartRequest
+        {
+            BucketName = Bucket,
+            Key = key,
+            UploadId = uploadId,
+            PartNumber = index + 1,
+            InputStream = content,
+            PartSize = length,
+            ChecksumCRC32C = crc.ToBase64(),
+            UseChunkEncoding = false,
+        };
+        var response = await client.UploadPartAsync(request, cancellationToken);
+        CheckEchoedChecksum(response.ChecksumCRC32C, request.ChecksumCRC32C, $"{key} part {index + 1}");
+        return new PartETag { PartNumber = index + 1, ETag = response.ETag, ChecksumCRC32C = request.ChecksumCRC32C };
+    }
+
+    private async Task AbortAsync(string key, string uploadId)
+    {
+        // Not tied to the caller's token: an abort must still run when the deadline or a signal cancelled the upload.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await client.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = Bucket, Key = key, UploadId = uploadId }, timeout.Token);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning("could not abort multipart upload {UploadId} of {Location}: {Error}; a lifecycle rule for incomplete uploads cleans it up",
+                uploadId, Describe(key), e.Message);
+        }
+    }
+
+    private static void CheckEchoedChecksum(string? echoed, string? sent, string what)
+    {
+        if (!string.IsNullOrEmpty(echoed) && !string.Equals(echoed, sent, StringComparison.Ordinal))
+            throw new StorageException(ErrorClass.Corrupt, $"S3 stored {what} with CRC32C {echoed}, but walship sent {sent}");
+    }
+
+    public void Dispose() => client.Dispose();
+}
+
+internal static class S3Errors
+{
+    public static StorageException Classify(Exception e, string operation, string location)
+    {
+        if (e is StorageException storage)
+            return storage;
+        if (e is AmazonS3Exception s3)
+        {
+            string code = s3.ErrorCode ?? "";
+            string detail = $"{operation} {location}: {(string.IsNullOrEmpty(code) ? ((int)s3.StatusCode).ToString() : code)}";
+            return code switch
+            {
+                "NoSuchKey" => new(ErrorClass.Absent, $"{location} is not in the archive", e),
+                "NoSuchBucket" => new(ErrorClass.Config, $"{detail}: the bucket does not exist (check --repo)", e),
+                "PreconditionFailed" => new(ErrorClass.Conflict, $"{location} already exists", e),
+                "ConditionalRequestConflict" => new(ErrorClass.Transient, $"{detail}: a concurrent write to the same key is in progress", e),
+                "PermanentRedirect" or "AuthorizationHeaderMalformed" or "IllegalLocationConstraintException"
+                    => new(ErrorClass.Config, $"{detail}: the bucket is in another region than the one configured (set --region)", e),
+                "ExpiredToken" or "ExpiredTokenException" or "TokenRefreshRequired"
+                    => new(ErrorClass.Auth, $"{detail}: the credentials have expired", e),
+                "SlowDown" or "Throttling" or "ThrottlingException" or "RequestLimitExceeded"
+                    => new(ErrorClass.Throttled, $"{detail}: the store is throttling requests", e),
+                "InvalidAccessKeyId" or "SignatureDoesNotMatch" or "AccessDenied" or "InvalidToken" or "AllAccessDisabled"
+                    => new(ErrorClass.Auth, $"{detail}: {s3.Message}", e),
+                _ => s3.StatusCode switch
+                {
+                    HttpStatusCode.PreconditionFailed => new(ErrorClass.Conflict, $"{location} already exists", e),
+                    HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized
+                        => new(ErrorClass.Auth, $"{detail}: access denied (a reader without s3:ListBucket also gets this for missing objects)", e),
+                    HttpStatusCode.MovedPermanently or HttpStatusCode.Redirect or HttpStatusCode.TemporaryRedirect
+                        => new(ErrorClass.Config, $"{detail}: the bucket is in another region than the one configured (set --region)", e),
+                    HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable
+                        => new(ErrorClass.Throttled, $"{detail}: the store is throttling or unavailable", e),
+                    HttpStatusCode.BadRequest or HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotImplemented
+                        => new(ErrorClass.Config, $"{detail}: {s3.Message}", e),
+                    _ => new(ErrorClass.Transient, $"{detail}: {s3.Message}", e),
+                },
+            };
+        }
+        if (e is AmazonClientException && e.Message.Contains("credential", StringComparison.OrdinalIgnoreCase))
+            return new(ErrorClass.Auth, $"{operation} {location}: no usable AWS credentials ({e.Message})", e);
+        if (e is OperationCanceledException or TimeoutException)
+            return new(ErrorClass.Transient, $"{operation} {location}: timed out", e);
+        if (e is HttpRequestException or IOException or AmazonServiceException or AmazonClientException)
+            return new(ErrorClass.Transient, $"{operation} {location}: {e.Message}", e);
+        return new(ErrorClass.Transient, $"{operation} {location}: {e.GetType().Name}: {e.Message}", e);
+    }
+}
