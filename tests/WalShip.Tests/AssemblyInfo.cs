@@ -1,0 +1,2 @@
+// walship targets Linux, where PostgreSQL's archive_command and restore_command run it.
+[assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

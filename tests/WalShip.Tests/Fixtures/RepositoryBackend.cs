@@ -1,0 +1,85 @@
+namespace WalShip.Tests.Fixtures;
+
+/// <summary>A walship repository for integration tests: its settings as environment variables, and
+/// direct access to stored objects so tests can inspect or damage them behind walship's back.</summary>
+public abstract class RepositoryBackend : IAsyncDisposable
+{
+    /// <summary>WALSHIP_* (and AWS_*) variables that point walship at this repository.</summary>
+    public abstract IReadOnlyDictionary<string, string> Environment { get; }
+
+    public abstract string Url { get; }
+
+    /// <summary>The stored bytes of an object, or null when it does not exist.</summary>
+    public abstract byte[]? ReadObject(string key);
+
+    public abstract void WriteObject(string key, byte[] content);
+
+    public abstract ValueTask DisposeAsync();
+
+    public static string SegmentKey(string fileName) => $"wal/{fileName[..8]}/{fileName}";
+}
+
+public sealed class FileRepositoryBackend : RepositoryBackend
+{
+    private readonly TestTempDir _dir;
+
+    public FileRepositoryBackend()
+    {
+        _dir = TestPaths.CreateTempDir("walship-file-repo");
+        Environment = new Dictionary<string, string> { ["WALSHIP_REPO"] = Url };
+    }
+
+    public override string Url => "file://" + _dir.Path;
+    public override IReadOnlyDictionary<string, string> Environment { get; }
+
+    public override byte[]? ReadObject(string key)
+    {
+        string path = Path.Combine(_dir.Path, key);
+        return File.Exists(path) ? File.ReadAllBytes(path) : null;
+    }
+
+    public override void WriteObject(string key, byte[] content) => File.WriteAllBytes(Path.Combine(_dir.Path, key), content);
+
+    public override ValueTask DisposeAsync() => _dir.DisposeAsync();
+}
+
+public sealed class S3RepositoryBackend : RepositoryBackend
+{
+    private const string Bucket = "walship-test";
+    private const string Prefix = "clusters/main";
+    private readonly S3Server _server;
+
+    private S3RepositoryBackend(S3Server server)
+    {
+        _server = server;
+        Environment = new Dictionary<string, string>
+        {
+            ["WALSHIP_REPO"] = Url,
+            ["WALSHIP_ENDPOINT"] = server.Endpoint,
+            ["WALSHIP_PATH_STYLE"] = "true",
+            ["AWS_REGION"] = S3Server.Region,
+            ["AWS_ACCESS_KEY_ID"] = S3Server.AccessKeyId,
+            ["AWS_SECRET_ACCESS_KEY"] = S3Server.SecretAccessKey,
+        };
+    }
+
+    public static async Task<S3RepositoryBackend> StartAsync()
+    {
+        var server = await S3Server.StartAsync();
+        await server.CreateBucketAsync(Bucket);
+        return new S3RepositoryBackend(server);
+    }
+
+    public override string Url => $"s3://{Bucket}/{Prefix}";
+    public override IReadOnlyDictionary<string, string> Environment { get; }
+
+    public override byte[]? ReadObject(string key)
+    {
+        string path = _server.ObjectFilePath(Bucket, $"{Prefix}/{key}");
+        return File.Exists(path) ? File.ReadAllBytes(path) : null;
+    }
+
+    public override void WriteObject(string key, byte[] content) => File.WriteAllBytes(_server.ObjectFilePath(Bucket, $"{Prefix}/{key}"), content);
+
+    public override ValueTask DisposeAsync() => _server.DisposeAsync();
+}

@@ -1,0 +1,238 @@
+using WalShip.Tests.Fixtures;
+using Xunit;
+
+namespace WalShip.Tests.Integration;
+
+/// <summary>
+/// The PostgreSQL contract, end to end: real clusters run the native binary as archive_command and
+/// restore_command. Each scenario runs once per repository kind (the subclasses below).
+/// </summary>
+public abstract class ArchiveScenarios : IAsyncLifetime
+{
+    private static readonly TimeSpan CatchUp = TimeSpan.FromSeconds(60);
+    private TestTempDir _tmp = null!;
+
+    protected RepositoryBackend Repo { get; private set; } = null!;
+
+    protected abstract Task<RepositoryBackend> CreateBackendAsync();
+
+    public async Task InitializeAsync()
+    {
+        _tmp = TestPaths.CreateTempDir("walship-it");
+        Repo = await CreateBackendAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Repo.DisposeAsync();
+        await _tmp.DisposeAsync();
+    }
+
+    private Dictionary<string, string> Env(params (string Key, string Value)[] extra)
+    {
+        var env = new Dictionary<string, string>(Repo.Environment);
+        foreach (var (key, value) in extra)
+            env[key] = value;
+        return env;
+    }
+
+    private async Task<PgCluster> StartArchivingPrimaryAsync(string name = "primary")
+    {
+        var primary = await PgCluster.InitAsync(name, _tmp);
+        primary.AppendConfig($"""
+            archive_mode = on
+            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
+            wal_level = replica
+            """);
+        await primary.StartAsync(Env());
+        return primary;
+    }
+
+    private static void ConfigureRestore(PgCluster standby, bool archiveToo)
+    {
+        standby.AppendConfig($"""
+            restore_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " fetch %f %p")}
+            wal_retrieve_retry_interval = '200ms'
+            """);
+        if (archiveToo)
+            standby.AppendConfig($"""
+                archive_mode = on
+                archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
+                """);
+    }
+
+    /// <summary>Switches to a new segment and waits until the archiver has stored the old one.</summary>
+    private static async Task<string> SwitchAndWaitArchivedAsync(PgCluster cluster)
+    {
+        string segment = await cluster.SwitchWalAsync();
+        await cluster.WaitForAsync(
+            async () => string.CompareOrdinal(await cluster.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
+            CatchUp, $"archiving of {segment} by {cluster.Name}");
+        return segment;
+    }
+
+    private static async Task WaitForRowsAsync(PgCluster standby, string sql, string expected) =>
+        await standby.WaitForAsync(async () => await standby.QueryAsync(sql) == expected, CatchUp,
+            $"{standby.Name} to replay from the archive until '{sql}' = {expected}");
+
+    [Fact]
+    public async Task StandbyReplaysFromTheArchiveAlone_AndASecondStandbyFollowsThePromotedTimeline()
+    {
+        await using var primary = await StartArchivingPrimaryAsync();
+        await primary.PgBenchInitAsync(scale: 1);
+        await primary.PgBenchRunAsync(transactions: 200, clients: 2);
+
+        // A standby with no primary_conninfo: every WAL byte after the base backup comes through walship fetch.
+        await using var standby = await PgCluster.BaseBackupAsync(primary, "standby1");
+        await using var standby2 = await PgCluster.BaseBackupAsync(primary, "standby2");
+        ConfigureRestore(standby, archiveToo: true);
+        standby.CreateSignalFile("standby.signal");
+        await standby.StartAsync(Env());
+
+        await primary.PgBenchRunAsync(transactions: 300, clients: 2);
+        await primary.QueryAsync("create table marker as select 1 as phase");
+        string historySum = await primary.QueryAsync("select sum(abalance) from pgbench_accounts");
+        string historyCount = await primary.QueryAsync("select count(*) from pgbench_history");
+        await SwitchAndWaitArchivedAsync(primary);
+
+        await WaitForRowsAsync(standby, "select count(*) from pgbench_history", historyCount);
+        Assert.Equal(historySum, await standby.QueryAsync("select sum(abalance) from pgbench_accounts"));
+        Assert.Equal("t", await standby.QueryAsync("select pg_is_in_recovery()"));
+        Assert.Equal("1", await standby.QueryAsync("select phase from marker"));
+        Assert.Contains("walship: info: fetch", standby.ReadLog());
+        Assert.Contains("restored log file", standby.ReadLog());
+
+        // Promote the standby: it archives 00000002.history and timeline 2 into the same repository.
+        await primary.StopAsync();
+        await standby.PromoteAsync();
+        await standby.WaitForAsync(async () => await standby.QueryAsync("select pg_is_in_recovery()") == "f", CatchUp, "promotion");
+        await standby.QueryAsync("insert into marker values (2)");
+        await SwitchAndWaitArchivedAsync(standby);
+        Assert.NotNull(Repo.ReadObject("wal/00000002/00000002.history"));
+        string timeline2Segment = await standby.QueryAsync("select pg_walfile_name(pg_current_wal_lsn())");
+        Assert.StartsWith("00000002", timeline2Segment);
+
+        // The second standby was backed up on timeline 1 and finds timeline 2 in the archive alone.
+        ConfigureRestore(standby2, archiveToo: false);
+        standby2.CreateSignalFile("standby.signal");
+        await standby2.StartAsync(Env());
+        await WaitForRowsAsync(standby2, "select count(*) from marker", "2");
+        Assert.Equal(historyCount, await standby2.QueryAsync("select count(*) from pgbench_history"));
+        Assert.Contains("restored log file \"00000002.history\" from archive", standby2.ReadLog());
+        Assert.Equal("t", await standby2.QueryAsync("select pg_is_in_recovery()"));
+    }
+
+    [Fact]
+    public async Task PushIsIdempotent_AndNeverOverwritesDifferentContent()
+    {
+        await using var primary = await StartArchivingPrimaryAsync();
+        await primary.QueryAsync("create table t as select generate_series(1, 50000) i");
+        string segment = await SwitchAndWaitArchivedAsync(primary);
+        string key = RepositoryBackend.SegmentKey(segment);
+        byte[] stored = Repo.ReadObject(key) ?? throw new Xunit.Sdk.XunitException($"{key} not stored");
+
+        // Fetch the archived segment into a scratch "data directory", then push it again: identical → 0.
+        string scratch = ScratchDataDir("scratch");
+        var fetched = await WalshipBinary.RunAsync(["fetch", segment, $"pg_wal/{segment}"], Env(), scratch);
+        Assert.Equal(0, fetched.ExitCode);
+        var again = await WalshipBinary.RunAsync(["push", $"pg_wal/{segment}", segment], Env(), scratch);
+        Assert.True(again.ExitCode == 0, again.StdErr);
+        Assert.Contains("already archived, identical", again.StdErr);
+
+        // Same name, same cluster, valid page headers, one changed byte inside a page body → refused.
+        string path = Path.Combine(scratch, "pg_wal", segment);
+        byte[] raw = File.ReadAllBytes(path);
+        raw[8192 + 4000] ^= 0x55;
+        File.WriteAllBytes(path, raw);
+        var conflicting = await WalshipBinary.RunAsync(["push", $"pg_wal/{segment}", segment], Env(), scratch);
+        Assert.Equal(8, conflicting.ExitCode);
+        Assert.Contains("different content", conflicting.StdErr);
+        Assert.Equal(stored, Repo.ReadObject(key));
+    }
+
+    [Fact]
+    public async Task FetchOfAMissingFile_Exits1Fast_AndCreatesNothing()
+    {
+        string data = ScratchDataDir("missing");
+        var started = DateTime.UtcNow;
+        var result = await WalshipBinary.RunAsync(["fetch", "0000000100000000000000AB", "pg_wal/RECOVERYXLOG"], Env(), data);
+        var elapsed = DateTime.UtcNow - started;
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("not in archive", result.StdErr);
+        Assert.False(File.Exists(Path.Combine(data, "pg_wal", "RECOVERYXLOG")));
+        Assert.Empty(Directory.GetFiles(Path.Combine(data, "pg_wal")));
+        Assert.True(elapsed < TimeSpan.FromSeconds(5), $"absent answer took {elapsed}");
+
+        var history = await WalshipBinary.RunAsync(["fetch", "00000005.history", "pg_wal/RECOVERYHISTORY"], Env(), data);
+        Assert.Equal(1, history.ExitCode);
+    }
+
+    [Fact]
+    public async Task FetchOfACorruptObject_FailsWithoutCreatingTheFile_InEveryMode()
+    {
+        await using var primary = await StartArchivingPrimaryAsync();
+        await primary.QueryAsync("create table t as select generate_series(1, 20000) i");
+        string segment = await SwitchAndWaitArchivedAsync(primary);
+        string key = RepositoryBackend.SegmentKey(segment);
+        byte[] stored = Repo.ReadObject(key)!;
+        stored[stored.Length / 2] ^= 0x01;
+        Repo.WriteObject(key, stored);
+
+        string data = ScratchDataDir("corrupt");
+        File.WriteAllText(Path.Combine(data, "recovery.signal"), "");
+        var recovery = await WalshipBinary.RunAsync(["fetch", segment, "pg_wal/RECOVERYXLOG"], Env(), data);
+        Assert.Equal(200, recovery.ExitCode); // above 125: PostgreSQL stops instead of ending recovery early
+        Assert.Contains("corrupt", recovery.StdErr);
+        Assert.Empty(Directory.GetFiles(Path.Combine(data, "pg_wal")));
+
+        File.Delete(Path.Combine(data, "recovery.signal"));
+        File.WriteAllText(Path.Combine(data, "standby.signal"), "");
+        var standby = await WalshipBinary.RunAsync(["fetch", segment, "pg_wal/RECOVERYXLOG", "--fatal-exit-code", "201"], Env(), data);
+        Assert.Equal(1, standby.ExitCode); // a standby asks again later
+        Assert.Contains("corrupt", standby.StdErr);
+        Assert.Empty(Directory.GetFiles(Path.Combine(data, "pg_wal")));
+    }
+
+    [Fact]
+    public async Task ASecondClustersWal_IsRefusedByPush_AndNotHandedToItByFetch()
+    {
+        await using var primary = await StartArchivingPrimaryAsync();
+        await primary.QueryAsync("create table t as select 1");
+        string primarySegment = await SwitchAndWaitArchivedAsync(primary);
+
+        // Another cluster, not archiving; push its completed segment by hand into the first one's repository.
+        await using var other = await PgCluster.InitAsync("other", _tmp);
+        await other.StartAsync();
+        string otherSegment = await other.SwitchWalAsync();
+        var push = await WalshipBinary.RunAsync(["push", $"pg_wal/{otherSegment}", otherSegment], Env(), other.DataDir);
+        Assert.True(push.ExitCode == 7, push.StdErr);
+        Assert.Contains("refusing to mix clusters", push.StdErr);
+
+        // And the other cluster must never receive the first cluster's WAL.
+        File.WriteAllText(Path.Combine(other.DataDir, "recovery.signal"), "");
+        var fetch = await WalshipBinary.RunAsync(["fetch", primarySegment, "pg_wal/RECOVERYXLOG"], Env(), other.DataDir);
+        File.Delete(Path.Combine(other.DataDir, "recovery.signal"));
+        Assert.Equal(200, fetch.ExitCode);
+        Assert.Contains("refusing to restore it", fetch.StdErr);
+        Assert.False(File.Exists(Path.Combine(other.DataDir, "pg_wal", "RECOVERYXLOG")));
+    }
+
+    /// <summary>A directory shaped like a data directory (just pg_wal), owned by the postgres user.</summary>
+    private string ScratchDataDir(string name)
+    {
+        string data = _tmp.CreateSubdirectory(name);
+        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
+        PgUser.ChownToPostgres(data, recursive: true);
+        return data;
+    }
+}
+
+public sealed class FileRepositoryScenarios : ArchiveScenarios
+{
+    protected override Task<RepositoryBackend> CreateBackendAsync() => Task.FromResult<RepositoryBackend>(new FileRepositoryBackend());
+}
+
+public sealed class S3RepositoryScenarios : ArchiveScenarios
+{
+    protected override async Task<RepositoryBackend> CreateBackendAsync() => await S3RepositoryBackend.StartAsync();
+}
