@@ -19,6 +19,9 @@ public class PipelineBenchmarks
     [Params(1, 3, 6)]
     public int Level { get; set; }
 
+    [Params(1, 2)]
+    public int Threads { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
@@ -31,7 +34,7 @@ public class PipelineBenchmarks
     [Benchmark(Description = "encode 16 MiB (validate+sha256+zstd)")]
     public long Encode()
     {
-        using var encoded = ObjectCodec.EncodeAsync(new MemoryStream(_segment, writable: false), Name, Level, 0, CancellationToken.None).GetAwaiter().GetResult();
+        using var encoded = ObjectCodec.EncodeAsync(new MemoryStream(_segment, writable: false), Name, Level, 0, CancellationToken.None, Threads).GetAwaiter().GetResult();
         return encoded.Body.Length;
     }
 

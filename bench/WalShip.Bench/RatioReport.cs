@@ -11,16 +11,17 @@ public static class RatioReport
     {
         byte[] segment = SyntheticWalSegment.Create();
         var name = WalFileName.Parse("000000010000000000000001");
-        Console.WriteLine("level  stored bytes  ratio  encode ms  decode ms");
+        Console.WriteLine("level  threads  stored bytes  ratio  encode ms  decode ms");
         foreach (int level in new[] { 1, 2, 3, 4, 6, 9 })
+        foreach (int threads in new[] { 1, 2 })
         {
-            ObjectCodec.EncodeAsync(new MemoryStream(segment), name, level, 0, CancellationToken.None).GetAwaiter().GetResult().Dispose();
+            ObjectCodec.EncodeAsync(new MemoryStream(segment), name, level, 0, CancellationToken.None, threads).GetAwaiter().GetResult().Dispose();
             var clock = Stopwatch.StartNew();
             long length = 0;
             byte[] body = [];
             for (int i = 0; i < 5; i++)
             {
-                using var encoded = ObjectCodec.EncodeAsync(new MemoryStream(segment), name, level, 0, CancellationToken.None).GetAwaiter().GetResult();
+                using var encoded = ObjectCodec.EncodeAsync(new MemoryStream(segment), name, level, 0, CancellationToken.None, threads).GetAwaiter().GetResult();
                 length = encoded.Body.Length;
                 body = new byte[length];
                 encoded.Body.CopyTo(0, body);
@@ -30,7 +31,7 @@ public static class RatioReport
             for (int i = 0; i < 5; i++)
                 ObjectCodec.DecodeAsync(new MemoryStream(body), body.Length, name, WalShip.Pipeline.NullFilter.Instance, CancellationToken.None).GetAwaiter().GetResult();
             double decodeMs = clock.Elapsed.TotalMilliseconds / 5;
-            Console.WriteLine($"{level,5}  {length,12}  {(double)segment.Length / length,5:0.00}  {encodeMs,9:0.0}  {decodeMs,9:0.0}");
+            Console.WriteLine($"{level,5}  {threads,7}  {length,12}  {(double)segment.Length / length,5:0.00}  {encodeMs,9:0.0}  {decodeMs,9:0.0}");
         }
     }
 }

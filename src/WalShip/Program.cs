@@ -74,10 +74,11 @@ public static class Program
     {
         s_failureCode = ExitCodes.Transient;
         int level = settings.GetInt(OptionSpec.CompressionLevel, 1, 19);
+        int threads = settings.GetInt(OptionSpec.CompressionThreads, 1, 64);
         return await GuardAsync("push", fileName, deadline, logger, error => ExitCodes.For(error), async token =>
         {
             using var repository = OpenRepository(settings, logger, deadline);
-            return await new PushCommand(repository, logger, level).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
+            return await new PushCommand(repository, logger, level, threads).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
         });
     }
 

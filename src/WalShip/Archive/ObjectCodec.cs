@@ -27,7 +27,7 @@ public static class ObjectCodec
     private const int ReadChunk = 1 << 20;
 
     public static async Task<EncodedObject> EncodeAsync(Stream raw, WalFileName name, int compressionLevel,
-        ulong nonSegmentSystemIdentifier, CancellationToken cancellationToken)
+        ulong nonSegmentSystemIdentifier, CancellationToken cancellationToken, int compressionThreads = 1)
     {
         long rawLength = raw.Length;
         var body = new PooledBuffer();
@@ -37,7 +37,7 @@ public static class ObjectCodec
             var wal = name.HasWalPages ? new WalSegmentValidator(name, rawLength) : null;
             using var sha = new Sha256Filter();
             var size = new SizeFilter();
-            using var compress = new ZstdCompressFilter(body, compressionLevel);
+            using var compress = new ZstdCompressFilter(body, compressionLevel, compressionThreads);
             IByteFilter pipeline = wal is null
                 ? new FilterGroup(size, sha, compress)
                 : new FilterGroup(size, wal, sha, compress);

@@ -35,6 +35,10 @@ public static class ConfigFile
                 throw new UsageException($"{path}:{number}: expected 'key = value'");
             string key = line[..eq].Trim().Replace('_', '-').ToLowerInvariant();
             string value = Unquote(line[(eq + 1)..].Trim());
+            // Only a key shaped like an option name is echoed: a pasted secret (base64 ends in '=') must
+            // not reach PostgreSQL's log through an error message.
+            if (!IsOptionShaped(key))
+                throw new UsageException($"{path}:{number}: expected 'key = value'");
             var spec = OptionSpec.Find(key);
             if (spec is null)
                 throw new UsageException($"{path}:{number}: unknown key '{key}' (known: {string.Join(", ", OptionSpec.All.Where(o => o != OptionSpec.Config).Select(o => o.Name))})");
@@ -45,6 +49,9 @@ public static class ConfigFile
         }
         return values;
     }
+
+    private static bool IsOptionShaped(string key) =>
+        key.Length is > 0 and <= 40 && key.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c == '-');
 
     private static string Unquote(string value) =>
         value.Length >= 2 && (value[0] == '"' || value[0] == '\'') && value[^1] == value[0] ? value[1..^1] : value;

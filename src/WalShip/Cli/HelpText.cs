@@ -94,8 +94,8 @@ public static class HelpText
 
     public static string For(string? command) => command switch
     {
-        "push" => Push + "\n" + Options(),
-        "fetch" => Fetch + "\n" + Options(),
-        _ => Overview + "\n" + Options(),
+        "push" => Push + "\n\n" + Options(),
+        "fetch" => Fetch + "\n\n" + Options(),
+        _ => Overview + "\n\n" + Options(),
     };
 }

@@ -11,7 +11,7 @@ namespace WalShip.Commands;
 /// archive_command: walship push %p %f. Exits 0 only once the object is stored and read back; refuses
 /// files from another cluster and never overwrites an object whose content differs.
 /// </summary>
-public sealed class PushCommand(Repository repository, ILogger logger, int compressionLevel)
+public sealed class PushCommand(Repository repository, ILogger logger, int compressionLevel, int compressionThreads)
 {
     public async Task<int> RunAsync(string walPath, string fileName, string? dataDirectoryOption, CancellationToken cancellationToken)
     {
@@ -101,7 +101,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         {
             try
             {
-                return await ObjectCodec.EncodeAsync(file, name, compressionLevel, clusterId, cancellationToken);
+                return await ObjectCodec.EncodeAsync(file, name, compressionLevel, clusterId, cancellationToken, compressionThreads);
             }
             catch (WalFormatException e)
             {

@@ -16,6 +16,9 @@ public static class WalPaths
         if (path.Contains('\0'))
             throw new StorageException(ErrorClass.Usage, "%p contains a NUL byte");
 
+        if (path.EndsWith('/') || Path.GetFileName(path) is "" or "." or "..")
+            throw new StorageException(ErrorClass.Usage, $"%p '{path}' names a directory, not a file in pg_wal");
+
         string full = Path.GetFullPath(path);
         string? walDirectory = Path.GetDirectoryName(full);
         string? dataDirectory = dataDirectoryOption is not null

@@ -5,58 +5,142 @@ namespace WalShip.Pipeline;
 
 /// <summary>
 /// Compresses in independent zstd frames of <see cref="FrameSize"/> raw bytes each and passes the
-/// compressed bytes on. A zstd decoder reads concatenated frames as one stream. Independent frames cost
-/// almost no ratio on WAL (zstd's window at the levels that pay is 2 MiB or less) and allow frames to be
-/// compressed in parallel.
+/// compressed bytes on, in order. A zstd decoder reads concatenated frames as one stream. Independent
+/// frames cost almost no ratio on WAL (zstd's window at the levels that pay is 2 MiB or less) and let
+/// up to <c>threads</c> frames compress at once while the caller reads and hashes the next ones.
 /// </summary>
 public sealed class ZstdCompressFilter : IByteFilter, IDisposable
 {
     public const int FrameSize = 4 << 20;
-    private readonly Compressor _compressor;
-    private readonly IByteFilter _next;
-    private readonly byte[] _input = ArrayPool<byte>.Shared.Rent(FrameSize);
-    private readonly byte[] _output;
-    private int _buffered;
+    private static readonly int OutputSize = Compressor.GetCompressBound(FrameSize);
 
-    public ZstdCompressFilter(IByteFilter next, int level)
+    private readonly IByteFilter _next;
+    private readonly int _level;
+    private readonly int _threads;
+    private readonly Queue<Task<Frame>> _inFlight = new();
+    private readonly Stack<Compressor> _idleCompressors = new();
+    private readonly Lock _compressorsGate = new();
+    private Frame? _filling;
+
+    public ZstdCompressFilter(IByteFilter next, int level, int threads = 1)
     {
         _next = next;
-        _compressor = new Compressor(level);
-        _output = ArrayPool<byte>.Shared.Rent(Compressor.GetCompressBound(FrameSize));
+        _level = level;
+        _threads = Math.Max(1, threads);
     }
 
     public void Write(ReadOnlySpan<byte> data)
     {
         while (!data.IsEmpty)
         {
-            int take = Math.Min(FrameSize - _buffered, data.Length);
-            data[..take].CopyTo(_input.AsSpan(_buffered));
-            _buffered += take;
+            _filling ??= Frame.Rent();
+            int take = Math.Min(FrameSize - _filling.InputLength, data.Length);
+            data[..take].CopyTo(_filling.Input.AsSpan(_filling.InputLength));
+            _filling.InputLength += take;
             data = data[take..];
-            if (_buffered == FrameSize)
-                EmitFrame();
+            if (_filling.InputLength == FrameSize)
+                Dispatch();
         }
     }
 
     public void Complete()
     {
-        if (_buffered > 0)
-            EmitFrame();
+        if (_filling is { InputLength: > 0 })
+            Dispatch();
+        while (_inFlight.Count > 0)
+            EmitOldest();
         _next.Complete();
     }
 
-    private void EmitFrame()
+    private void Dispatch()
     {
-        int written = _compressor.Wrap(_input.AsSpan(0, _buffered), _output);
-        _buffered = 0;
-        _next.Write(_output.AsSpan(0, written));
+        var frame = _filling!;
+        _filling = null;
+        if (_threads == 1)
+        {
+            Compress(frame);
+            Emit(frame);
+            return;
+        }
+        while (_inFlight.Count >= _threads)
+            EmitOldest();
+        _inFlight.Enqueue(Task.Run(() => Compress(frame)));
+    }
+
+    private Frame Compress(Frame frame)
+    {
+        Compressor compressor;
+        lock (_compressorsGate)
+            compressor = _idleCompressors.Count > 0 ? _idleCompressors.Pop() : new Compressor(_level);
+        try
+        {
+            frame.OutputLength = compressor.Wrap(frame.Input.AsSpan(0, frame.InputLength), frame.Output);
+        }
+        finally
+        {
+            lock (_compressorsGate)
+                _idleCompressors.Push(compressor);
+        }
+        return frame;
+    }
+
+    /// <summary>Waits for the oldest frame: the caller is a synchronous filter chain, and frames must
+    /// leave in the order they came.</summary>
+    private void EmitOldest() => Emit(_inFlight.Dequeue().GetAwaiter().GetResult());
+
+    private void Emit(Frame frame)
+    {
+        try
+        {
+            _next.Write(frame.Output.AsSpan(0, frame.OutputLength));
+        }
+        finally
+        {
+            frame.Return();
+        }
     }
 
     public void Dispose()
     {
-        _compressor.Dispose();
-        ArrayPool<byte>.Shared.Return(_input);
-        ArrayPool<byte>.Shared.Return(_output);
+        foreach (var pending in _inFlight)
+        {
+            try
+            {
+                pending.GetAwaiter().GetResult().Return();
+            }
+            catch (Exception)
+            {
+                // Already failing; the frame's buffers go back to the GC instead of the pool.
+            }
+        }
+        _inFlight.Clear();
+        _filling?.Return();
+        _filling = null;
+        lock (_compressorsGate)
+        {
+            while (_idleCompressors.Count > 0)
+                _idleCompressors.Pop().Dispose();
+        }
+    }
+
+    private sealed class Frame
+    {
+        public byte[] Input = [];
+        public byte[] Output = [];
+        public int InputLength;
+        public int OutputLength;
+
+        public static Frame Rent() => new()
+        {
+            Input = ArrayPool<byte>.Shared.Rent(FrameSize),
+            Output = ArrayPool<byte>.Shared.Rent(OutputSize),
+        };
+
+        public void Return()
+        {
+            ArrayPool<byte>.Shared.Return(Input);
+            ArrayPool<byte>.Shared.Return(Output);
+        }
     }
 }
 

@@ -41,7 +41,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         try
         {
             var response = await client.GetObjectAsync(new GetObjectRequest { BucketName = Bucket, Key = key }, cancellationToken);
-            return new ObjectReader(response.ResponseStream, response.ContentLength, response);
+            return new ObjectReader(new ClassifyingReadStream(response.ResponseStream, Describe(key)), response.ContentLength, response);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -106,6 +106,8 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         try
         {
             int partCount = (int)((body.Length + partSize - 1) / partSize);
+            logger.LogDebug("multipart upload of {Location}: {Parts} parts of up to {PartSize} bytes, {Concurrency} at once",
+                Describe(key), partCount, partSize, uploadConcurrency);
             var parts = new PartETag[partCount];
             using var slots = new SemaphoreSlim(uploadConcurrency);
             var uploads = Enumerable.Range(0, partCount).Select(async index =>
@@ -184,6 +186,66 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
     }
 
     public void Dispose() => client.Dispose();
+}
+
+/// <summary>
+/// The body of a GET, with failures while reading it classified like failures of the request: the
+/// SDK checks the body against the object's MD5 ETag at the end and reports a mismatch as a plain
+/// client exception, which must read as "corrupt", while a dropped connection is transient.
+/// </summary>
+internal sealed class ClassifyingReadStream(Stream inner, string location) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => inner.Length;
+    public override long Position { get => inner.Position; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        try
+        {
+            return inner.Read(buffer);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw Classify(e);
+        }
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await inner.ReadAsync(buffer, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw Classify(e);
+        }
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    private StorageException Classify(Exception e) =>
+        e is AmazonClientException && e.Message.Contains("hash", StringComparison.OrdinalIgnoreCase)
+            ? new StorageException(ErrorClass.Corrupt, $"{location} is corrupt: its bytes do not match the checksum S3 holds for it ({e.Message})", e)
+            : S3Errors.Classify(e, "reading", location);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            inner.Dispose();
+        base.Dispose(disposing);
+    }
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 internal static class S3Errors

@@ -1,0 +1,151 @@
+using WalShip.Pipeline;
+using WalShip.Storage;
+using Xunit;
+
+namespace WalShip.Tests.Unit;
+
+public sealed class FileObjectStoreTests : IDisposable
+{
+    private const string Key = "wal/00000001/000000010000000000000001";
+    private static readonly Dictionary<string, string> NoMetadata = new();
+    private readonly string _root = Directory.CreateTempSubdirectory("walship-unit-store-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private static PooledBuffer Body(byte[] bytes)
+    {
+        var buffer = new PooledBuffer();
+        buffer.Write(bytes);
+        return buffer;
+    }
+
+    private static byte[] Random(int length, int seed)
+    {
+        var bytes = new byte[length];
+        new Random(seed).NextBytes(bytes);
+        return bytes;
+    }
+
+    private static async Task<byte[]> ReadAllAsync(FileObjectStore store, string key)
+    {
+        using var reader = await store.OpenReadAsync(key, CancellationToken.None);
+        var copy = new MemoryStream();
+        await reader.Body.CopyToAsync(copy);
+        Assert.Equal(reader.Length, copy.Length);
+        return copy.ToArray();
+    }
+
+    private string[] AllFiles() =>
+        Directory.GetFiles(_root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(_root, f)).Order().ToArray();
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(PooledBuffer.ChunkSize + 17)]
+    public async Task PutThenReadRoundTrips(int length)
+    {
+        using var store = new FileObjectStore(_root);
+        var content = Random(length, length);
+        using (var body = Body(content))
+            await store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None);
+
+        Assert.Equal(content, await ReadAllAsync(store, Key));
+        Assert.Equal(length, await store.GetLengthAsync(Key, CancellationToken.None));
+        Assert.Equal(new[] { Path.Join("wal", "00000001", "000000010000000000000001") }, AllFiles());
+    }
+
+    [Fact]
+    public async Task SecondPutOfSameKeyIsConflictAndKeepsTheOriginal()
+    {
+        using var store = new FileObjectStore(_root);
+        var original = Random(5000, 1);
+        using (var body = Body(original))
+            await store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None);
+
+        foreach (var other in new[] { Random(7000, 2), Random(5000, 3), original })
+        {
+            using var body = Body(other);
+            var e = await Assert.ThrowsAsync<StorageException>(() => store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None));
+            Assert.Equal(ErrorClass.Conflict, e.Class);
+            Assert.Contains(Key, e.Message);
+        }
+
+        Assert.Equal(original, await ReadAllAsync(store, Key));
+        Assert.Single(AllFiles());
+    }
+
+    [Fact]
+    public async Task MissingKeyIsAbsent()
+    {
+        using var store = new FileObjectStore(_root);
+        var e = await Assert.ThrowsAsync<StorageException>(() => store.OpenReadAsync(Key, CancellationToken.None));
+        Assert.Equal(ErrorClass.Absent, e.Class);
+
+        Directory.CreateDirectory(Path.Join(_root, "wal", "00000001"));
+        e = await Assert.ThrowsAsync<StorageException>(() => store.OpenReadAsync(Key, CancellationToken.None));
+        Assert.Equal(ErrorClass.Absent, e.Class);
+    }
+
+    [Fact]
+    public async Task GetLengthOfMissingKeyIsNull()
+    {
+        using var store = new FileObjectStore(_root);
+        Assert.Null(await store.GetLengthAsync(Key, CancellationToken.None));
+        Assert.Null(await store.GetLengthAsync("walship.json", CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task MissingRootIsConfigError()
+    {
+        string missing = Path.Join(_root, "not-created");
+        using var store = new FileObjectStore(missing);
+        using var body = Body([1, 2, 3]);
+
+        var e = await Assert.ThrowsAsync<StorageException>(() => store.GetLengthAsync(Key, CancellationToken.None));
+        Assert.Equal(ErrorClass.Config, e.Class);
+        e = await Assert.ThrowsAsync<StorageException>(() => store.OpenReadAsync(Key, CancellationToken.None));
+        Assert.Equal(ErrorClass.Config, e.Class);
+        e = await Assert.ThrowsAsync<StorageException>(() => store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None));
+        Assert.Equal(ErrorClass.Config, e.Class);
+        Assert.Contains(missing, e.Message);
+        Assert.False(Directory.Exists(missing), "a missing repository must not be created implicitly");
+    }
+
+    [Fact]
+    public async Task NoTemporaryFilesAreLeftBehind()
+    {
+        using var store = new FileObjectStore(_root);
+        using (var body = Body(Random(3000, 4)))
+            await store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None);
+        using (var body = Body(Random(3000, 5)))
+            await Assert.ThrowsAsync<StorageException>(() => store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None));
+        using (var body = Body("{}"u8.ToArray()))
+            await store.PutIfAbsentAsync("walship.json", body, NoMetadata, CancellationToken.None);
+
+        Assert.Equal(new[] { Path.Join("wal", "00000001", "000000010000000000000001"), "walship.json" }, AllFiles());
+    }
+
+    [Fact]
+    public async Task StaleTemporaryFileFromACrashedRunDoesNotBlockPut()
+    {
+        using var store = new FileObjectStore(_root);
+        string directory = Path.Join(_root, "wal", "00000001");
+        Directory.CreateDirectory(directory);
+        string stale = Path.Join(directory, $".000000010000000000000001.{Environment.ProcessId}.tmp");
+        File.WriteAllBytes(stale, Random(100_000, 6));
+
+        var content = Random(10, 7);
+        using (var body = Body(content))
+            await store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None);
+        Assert.Equal(content, await ReadAllAsync(store, Key));
+        Assert.False(File.Exists(stale));
+    }
+
+    [Fact]
+    public void DescribeIsAFileUrl()
+    {
+        using var store = new FileObjectStore(_root);
+        Assert.Equal("file://" + Path.Join(_root, Key), store.Describe(Key));
+        Assert.Equal(Path.GetFullPath(_root), store.Root);
+    }
+}
