@@ -63,6 +63,8 @@ public static class Program
             ("warning", LogLevel.Warning), ("error", LogLevel.Error));
         using var loggerFactory = new LoggerFactory([new StderrLoggerProvider(format, level)]);
         var logger = loggerFactory.CreateLogger("walship");
+        foreach (string warning in settings.Warnings)
+            logger.LogWarning("{Warning}", warning);
         var deadline = settings.GetDuration(OptionSpec.Deadline, TimeSpan.FromSeconds(1), TimeSpan.FromHours(24));
 
         return line.Command == "push"

@@ -6,8 +6,10 @@ namespace WalShip.Cli;
 /// </summary>
 public static class ConfigFile
 {
-    public static Dictionary<string, string> Load(string path)
+    /// <summary>Reads and parses the file; <paramref name="warnings"/> gets what the caller should log.</summary>
+    public static Dictionary<string, string> Load(string path, List<string> warnings)
     {
+        CheckPermissions(path, warnings);
         string[] lines;
         try
         {
@@ -18,6 +20,27 @@ public static class ConfigFile
             throw new UsageException($"cannot read config file {path}: {e.Message}");
         }
         return Parse(lines, path);
+    }
+
+    /// <summary>
+    /// A config file decides where WAL goes: one that others may write could divert the archive, so it
+    /// is refused. One that others may read is only a warning, since walship takes no secrets from it.
+    /// </summary>
+    private static void CheckPermissions(string path, List<string> warnings)
+    {
+        UnixFileMode mode;
+        try
+        {
+            mode = File.GetUnixFileMode(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read config file {path}: {e.Message}");
+        }
+        if ((mode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0)
+            throw new UsageException($"config file {path} is writable by group or others (mode {Convert.ToString((int)mode, 8)}); refusing it: chmod go-w {path}");
+        if ((mode & UnixFileMode.OtherRead) != 0)
+            warnings.Add($"config file {path} is readable by everyone (mode {Convert.ToString((int)mode, 8)}); consider chmod o-r {path}");
     }
 
     public static Dictionary<string, string> Parse(IEnumerable<string> lines, string path)

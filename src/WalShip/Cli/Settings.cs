@@ -11,11 +11,15 @@ public sealed class Settings
     private readonly Dictionary<string, string> _values;
     private readonly Dictionary<string, string> _sources;
 
-    private Settings(Dictionary<string, string> values, Dictionary<string, string> sources)
+    private Settings(Dictionary<string, string> values, Dictionary<string, string> sources, List<string> warnings)
     {
         _values = values;
         _sources = sources;
+        Warnings = warnings;
     }
+
+    /// <summary>Things worth a warning in the log, found while resolving (e.g. a world-readable config file).</summary>
+    public IReadOnlyList<string> Warnings { get; }
 
     public static Settings Resolve(IReadOnlyDictionary<string, string> flags, Func<string, string?> environment)
     {
@@ -23,7 +27,8 @@ public sealed class Settings
         var sources = new Dictionary<string, string>();
 
         string? configPath = flags.GetValueOrDefault("config") ?? NonEmpty(environment(OptionSpec.Config.EnvironmentVariable));
-        var file = configPath is null ? new Dictionary<string, string>() : ConfigFile.Load(configPath);
+        var warnings = new List<string>();
+        var file = configPath is null ? new Dictionary<string, string>() : ConfigFile.Load(configPath, warnings);
 
         foreach (var spec in OptionSpec.All)
         {
@@ -38,7 +43,7 @@ public sealed class Settings
             else if (spec.Default is not null)
                 Set(spec, spec.Default, "default");
         }
-        return new Settings(values, sources);
+        return new Settings(values, sources, warnings);
 
         void Set(OptionSpec spec, string value, string source)
         {

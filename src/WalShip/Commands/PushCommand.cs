@@ -125,7 +125,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
             using var reader = await store.OpenReadAsync(key, cancellationToken);
             archived = await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, NullFilter.Instance, cancellationToken);
         }
-        catch (CorruptObjectException e)
+        catch (Exception e) when (e is CorruptObjectException || e is StorageException { Class: ErrorClass.Corrupt })
         {
             throw new StorageException(ErrorClass.Conflict,
                 $"{store.Describe(key)} already exists but does not verify ({e.Message}); refusing to overwrite it. Inspect it and remove it by hand if it is damaged");

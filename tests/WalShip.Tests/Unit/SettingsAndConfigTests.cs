@@ -230,7 +230,25 @@ public sealed class SettingsAndConfigTests : IDisposable
     public void LoadReadsAFile()
     {
         string path = ConfigFileWith("# x", "repo = file:///srv/wal");
-        Assert.Equal("file:///srv/wal", ConfigFile.Load(path)["repo"]);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var warnings = new List<string>();
+        Assert.Equal("file:///srv/wal", ConfigFile.Load(path, warnings)["repo"]);
+        Assert.Empty(warnings);
+    }
+
+    [Fact]
+    public void AConfigFileOthersCanWrite_IsRefused_AndOneEveryoneCanRead_IsAWarning()
+    {
+        string path = ConfigFileWith("repo = file:///srv/wal");
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupWrite);
+        var refused = Assert.Throws<UsageException>(() => ConfigFile.Load(path, []));
+        Assert.Contains("writable by group or others", refused.Message);
+
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
+        var warnings = new List<string>();
+        Assert.Equal("file:///srv/wal", ConfigFile.Load(path, warnings)["repo"]);
+        Assert.Single(warnings);
+        Assert.Contains("readable by everyone", warnings[0]);
     }
 
     // ---- values ----
