@@ -250,6 +250,14 @@ internal sealed class ClassifyingReadStream(Stream inner, string location) : Str
 
 internal static class S3Errors
 {
+    private static T? FindInner<T>(Exception? e) where T : Exception
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is T found)
+                return found;
+        return null;
+    }
+
     public static StorageException Classify(Exception e, string operation, string location)
     {
         if (e is StorageException storage)
@@ -289,6 +297,8 @@ internal static class S3Errors
         }
         if (e is AmazonClientException && e.Message.Contains("credential", StringComparison.OrdinalIgnoreCase))
             return new(ErrorClass.Auth, $"{operation} {location}: no usable AWS credentials ({e.Message})", e);
+        if (FindInner<System.Security.Authentication.AuthenticationException>(e) is { } tls)
+            return new(ErrorClass.Config, $"{operation} {location}: TLS handshake failed, the endpoint's certificate is not trusted ({tls.Message}); for a private CA use --ca-file", e);
         if (e is OperationCanceledException or TimeoutException)
             return new(ErrorClass.Transient, $"{operation} {location}: timed out", e);
         if (e is HttpRequestException or IOException or AmazonServiceException or AmazonClientException)

@@ -17,7 +17,12 @@ public sealed partial class S3Server : IAsyncDisposable
     public const string Region = "us-east-1";
 
     private static readonly TimeSpan s_startTimeout = TimeSpan.FromSeconds(30);
-    private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    // Only the fixture's own probes and bucket creation use this client; with TLS the server's
+    // certificate comes from a throw-away test CA, which walship itself must be told about.
+    private static readonly HttpClient s_http = new(new HttpClientHandler
+    {
+        ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator,
+    }) { Timeout = TimeSpan.FromSeconds(10) };
 
     private readonly Process _process;
     private readonly TestTempDir _dataDir;
@@ -34,14 +39,18 @@ public sealed partial class S3Server : IAsyncDisposable
     public int Port { get; private set; }
 
     /// <summary>e.g. http://127.0.0.1:41234 (path-style addressing).</summary>
-    public string Endpoint => $"http://127.0.0.1:{Port}";
+    public string Endpoint => $"{(_tls ? "https" : "http")}://127.0.0.1:{Port}";
+
+    private bool _tls;
 
     public string DataDir => _dataDir.Path;
 
     /// <summary>Recent stdout/stderr of s3rver (request log), for diagnostics.</summary>
     public string ReadLog() => _log.Text;
 
-    public static async Task<S3Server> StartAsync(CancellationToken cancellationToken = default)
+    /// <summary>Starts s3rver; with <paramref name="tlsKeyPem"/> and <paramref name="tlsCertPem"/> (file paths)
+    /// it serves HTTPS.</summary>
+    public static async Task<S3Server> StartAsync(CancellationToken cancellationToken = default, string? tlsKeyPem = null, string? tlsCertPem = null)
     {
         var script = Path.Combine(TestPaths.S3rverDir, "node_modules", "s3rver", "bin", "s3rver.js");
         if (!File.Exists(script))
@@ -68,6 +77,13 @@ public sealed partial class S3Server : IAsyncDisposable
                      "--no-vhost-buckets",
                  })
             psi.ArgumentList.Add(a);
+        if (tlsKeyPem is not null && tlsCertPem is not null)
+        {
+            psi.ArgumentList.Add("--key");
+            psi.ArgumentList.Add(tlsKeyPem);
+            psi.ArgumentList.Add("--cert");
+            psi.ArgumentList.Add(tlsCertPem);
+        }
         psi.Environment["NO_COLOR"] = "1";
         psi.Environment["FORCE_COLOR"] = "0";
 
@@ -104,7 +120,7 @@ public sealed partial class S3Server : IAsyncDisposable
         process.BeginErrorReadLine();
         process.StandardInput.Close();
 
-        var server = new S3Server(process, dataDir, log);
+        var server = new S3Server(process, dataDir, log) { _tls = tlsKeyPem is not null && tlsCertPem is not null };
         try
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
