@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using WalShip.Cli;
 using WalShip.Commands;
@@ -9,22 +8,23 @@ namespace WalShip;
 
 public static class Program
 {
-    /// <summary>The exit code for a failure nobody anticipated: what this command may safely answer.</summary>
-    private static volatile int s_failureCode = ExitCodes.Transient;
+    private static readonly TimeSpan DefaultDeadline = TimeSpan.FromSeconds(120);
 
     public static async Task<int> Main(string[] args)
     {
+        // Before anything can fail or block: decide what a failure may answer, and arm the guard.
+        // For fetch, anything but a proven absence must never read as "not in archive" (exit 1)
+        // outside standby mode, so fetch is recognised wherever it stands on the command line.
+        bool isFetch = args.Contains("fetch");
+        ProcessGuard.Install(
+            isFetch ? FetchFailureCode(FetchCommand.DetectMode(Directory.GetCurrentDirectory()), OptionSpec.FatalExitCodeDefault) : ExitCodes.Transient,
+            EarlyDeadline(args));
+
         // An unhandled exception would abort the process by a signal, which makes PostgreSQL's archiver
         // FATAL. Turn it into an ordinary exit code instead.
         AppDomain.CurrentDomain.UnhandledException += (_, e) =>
-        {
-            Console.Error.WriteLine($"walship: error: internal error: {(e.ExceptionObject as Exception)?.Message}");
-            Environment.Exit(s_failureCode);
-        };
+            ProcessGuard.ExitNow($"walship: error: internal error: {(e.ExceptionObject as Exception)?.Message}");
 
-        string? command = args.FirstOrDefault(a => !a.StartsWith('-'));
-        if (command == "fetch")
-            s_failureCode = FetchFailureCode(null, Directory.GetCurrentDirectory(), OptionSpec.FatalExitCode.Default!);
         try
         {
             return await RunAsync(args);
@@ -32,8 +32,25 @@ public static class Program
         catch (Exception e) when (e is UsageException || e is StorageException { Class: ErrorClass.Usage })
         {
             Console.Error.WriteLine($"walship: error: {e.Message}");
-            return command == "fetch" ? s_failureCode : ExitCodes.Usage;
+            return isFetch ? ProcessGuard.FailureCode : ExitCodes.Usage;
         }
+    }
+
+    /// <summary>The deadline as far as it can be known without reading anything that might block (the
+    /// config file could be a FIFO or a hung NFS mount): --deadline or WALSHIP_DEADLINE, else the default.</summary>
+    private static TimeSpan EarlyDeadline(string[] args)
+    {
+        string? text = Environment.GetEnvironmentVariable(OptionSpec.Deadline.EnvironmentVariable);
+        for (int i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--deadline" && i + 1 < args.Length)
+                text = args[i + 1];
+            else if (args[i].StartsWith("--deadline=", StringComparison.Ordinal))
+                text = args[i]["--deadline=".Length..];
+        }
+        return text is not null && Settings.TryParseDuration(text, out var deadline) && deadline >= TimeSpan.FromSeconds(1) && deadline <= TimeSpan.FromHours(24)
+            ? deadline
+            : DefaultDeadline;
     }
 
     private static async Task<int> RunAsync(string[] args)
@@ -74,10 +91,10 @@ public static class Program
 
     private static async Task<int> RunPushAsync(string walPath, string fileName, Settings settings, ILogger logger, TimeSpan deadline)
     {
-        s_failureCode = ExitCodes.Transient;
         int level = settings.GetInt(OptionSpec.CompressionLevel, 1, 19);
         int threads = settings.GetInt(OptionSpec.CompressionThreads, 1, 64);
-        return await GuardAsync("push", fileName, deadline, logger, error => ExitCodes.For(error), async token =>
+        ProcessGuard.SetDeadline(deadline);
+        return await GuardAsync("push", fileName, deadline, logger, ExitCodes.For, async token =>
         {
             using var repository = OpenRepository(settings, logger, deadline);
             return await new PushCommand(repository, logger, level, threads).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
@@ -86,29 +103,26 @@ public static class Program
 
     private static async Task<int> RunFetchAsync(string fileName, string walPath, Settings settings, ILogger logger, TimeSpan deadline)
     {
-        string fatal = settings.Get(OptionSpec.FatalExitCode) ?? OptionSpec.FatalExitCode.Default!;
-        s_failureCode = FetchFailureCode(null, Directory.GetCurrentDirectory(), fatal);
         int fatalCode = settings.GetInt(OptionSpec.FatalExitCode, 126, 255);
-
+        ProcessGuard.FailureCode = FetchFailureCode(FetchCommand.DetectMode(Directory.GetCurrentDirectory()), fatalCode);
         if (!WalFileName.TryParse(fileName, out var name))
             throw new UsageException($"'{fileName}' is not a WAL file name PostgreSQL restores (segment, .history, .backup or .partial)");
         var (fullPath, dataDirectory) = WalPaths.Resolve(walPath, settings.Get(OptionSpec.PgData));
         var mode = FetchCommand.DetectMode(dataDirectory);
-        s_failureCode = mode == RecoveryMode.Standby ? ExitCodes.NotInArchive : fatalCode;
+        ProcessGuard.FailureCode = FetchFailureCode(mode, fatalCode);
+        ProcessGuard.SetDeadline(deadline);
 
-        return await GuardAsync("fetch", fileName, deadline, logger,
-            error => error == ErrorClass.Absent || mode == RecoveryMode.Standby ? ExitCodes.NotInArchive : fatalCode,
-            async token =>
-            {
-                using var repository = OpenRepository(settings, logger, deadline);
-                return await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, token);
-            });
+        // Only FetchCommand's own GET may answer "not in archive"; every failure that reaches here,
+        // whatever its class, gets the mode's failure code.
+        return await GuardAsync("fetch", fileName, deadline, logger, _ => ProcessGuard.FailureCode, async token =>
+        {
+            using var repository = OpenRepository(settings, logger, deadline);
+            return await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
+        });
     }
 
-    private static int FetchFailureCode(RecoveryMode? mode, string dataDirectory, string fatal) =>
-        (mode ?? FetchCommand.DetectMode(dataDirectory)) == RecoveryMode.Standby
-            ? ExitCodes.NotInArchive
-            : int.TryParse(fatal, out int code) && code is > 125 and < 256 ? code : 200;
+    private static int FetchFailureCode(RecoveryMode mode, int fatalCode) =>
+        mode == RecoveryMode.Standby ? ExitCodes.NotInArchive : fatalCode;
 
     private static Repository OpenRepository(Settings settings, ILogger logger, TimeSpan deadline)
     {
@@ -130,47 +144,30 @@ public static class Program
     }
 
     /// <summary>
-    /// Runs a command under its deadline and the signals that may stop it, and turns every failure into
-    /// one log line and an exit code chosen by <paramref name="exitCodeFor"/>. A watchdog ends the process
-    /// shortly after the deadline even if some call ignores cancellation: walship never hangs.
+    /// Runs a command under the guard's deadline and signal token, and turns every failure into one log
+    /// line and an exit code chosen by <paramref name="exitCodeFor"/>.
     /// </summary>
     private static async Task<int> GuardAsync(string command, string file, TimeSpan deadline, ILogger logger,
         Func<ErrorClass, int> exitCodeFor, Func<CancellationToken, Task<int>> run)
     {
-        using var cancellation = new CancellationTokenSource(deadline);
-        bool interrupted = false;
-        void OnSignal(PosixSignalContext context)
-        {
-            context.Cancel = true; // exit with our own code, after cleaning up
-            interrupted = true;
-            cancellation.Cancel();
-        }
-        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var watchdog = new Timer(_ =>
-        {
-            if (FetchCommand.TemporaryFile is { } temp)
-                try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            logger.LogError("{Command} {File}: still running {Grace} s after the {Deadline} s deadline; exiting",
-                command, file, 5, (int)deadline.TotalSeconds);
-            Environment.Exit(exitCodeFor(ErrorClass.Transient));
-        }, null, deadline + TimeSpan.FromSeconds(5), Timeout.InfiniteTimeSpan);
-
+        var token = ProcessGuard.Token;
         ErrorClass errorClass;
         string message;
         try
         {
-            return await run(cancellation.Token);
+            return await run(token);
         }
         catch (StorageException e)
         {
             errorClass = e.Class;
             message = e.Message;
         }
-        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
-            errorClass = interrupted ? ErrorClass.Interrupted : ErrorClass.Transient;
-            message = interrupted ? "interrupted by a signal; nothing was left half-done" : $"deadline of {deadline.TotalSeconds:0} s exceeded (--deadline)";
+            errorClass = ProcessGuard.Interrupted ? ErrorClass.Interrupted : ErrorClass.Transient;
+            message = ProcessGuard.Interrupted
+                ? "interrupted by a signal; nothing was left half-done"
+                : $"deadline of {deadline.TotalSeconds:0} s exceeded (--deadline)";
         }
         catch (UsageException e)
         {
@@ -188,6 +185,12 @@ public static class Program
             message = $"unexpected {e.GetType().Name}: {e.Message}";
         }
 
+        if (ProcessGuard.Interrupted && errorClass != ErrorClass.Interrupted)
+        {
+            // A signal's cancellation often surfaces as some other error (a cancelled HTTP call).
+            message = $"interrupted by a signal ({message})";
+            errorClass = ErrorClass.Interrupted;
+        }
         int code = exitCodeFor(errorClass);
         logger.LogError("{Command} {File}: {Message} [{Class}, exit {ExitCode}]", command, file, message, ExitCodes.Name(errorClass), code);
         return code;

@@ -35,7 +35,7 @@ public static class ObjectCodec
         {
             body.Write(stackalloc byte[ObjectHeader.Size]); // patched once the hash is known
             var wal = name.HasWalPages ? new WalSegmentValidator(name, rawLength) : null;
-            using var sha = new Sha256Filter();
+            using var sha = HashFilter.Sha256();
             var size = new SizeFilter();
             using var compress = new ZstdCompressFilter(body, compressionLevel, compressionThreads);
             IByteFilter pipeline = wal is null
@@ -45,7 +45,7 @@ public static class ObjectCodec
             await PumpAsync(raw, pipeline, null, cancellationToken);
 
             var header = new ObjectHeader(Codec.Zstd, name.Kind, size.Length,
-                wal?.SystemIdentifier ?? nonSegmentSystemIdentifier, sha.Digest.ToArray());
+                wal?.SystemIdentifier ?? nonSegmentSystemIdentifier, sha.Digest);
             Span<byte> headerBytes = stackalloc byte[ObjectHeader.Size];
             header.WriteTo(headerBytes);
             body.Overwrite(0, headerBytes);
@@ -73,7 +73,7 @@ public static class ObjectCodec
             throw new CorruptObjectException($"object holds a {header.Kind} file, but {name.Name} is a {name.Kind}");
 
         var size = new SizeFilter(header.RawLength, "decompressed object");
-        using var sha = new Sha256Filter();
+        using var sha = HashFilter.Sha256();
         var wal = name.HasWalPages ? new WalSegmentValidator(name, header.RawLength) : null;
         IByteFilter raw = wal is null ? new FilterGroup(size, sha, rawSink) : new FilterGroup(size, wal, sha, rawSink);
         using var decompress = header.Codec == Codec.Zstd ? new ZstdDecompressFilter(raw) : null;
@@ -91,7 +91,7 @@ public static class ObjectCodec
 
         if (size.Length != header.RawLength)
             throw new CorruptObjectException($"object decodes to {size.Length} bytes, its header says {header.RawLength}");
-        if (!sha.Digest.SequenceEqual(header.RawSha256.Span))
+        if (!sha.Digest.AsSpan().SequenceEqual(header.RawSha256.Span))
             throw new CorruptObjectException("SHA-256 of the decoded file does not match the object header");
         if (wal is not null && wal.SystemIdentifier != header.SystemIdentifier)
             throw new CorruptObjectException($"WAL pages carry system identifier {wal.SystemIdentifier}, the object header says {header.SystemIdentifier}");

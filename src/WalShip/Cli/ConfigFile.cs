@@ -64,13 +64,37 @@ public static class ConfigFile
                 throw new UsageException($"{path}:{number}: expected 'key = value'");
             var spec = OptionSpec.Find(key);
             if (spec is null)
-                throw new UsageException($"{path}:{number}: unknown key '{key}' (known: {string.Join(", ", OptionSpec.All.Where(o => o != OptionSpec.Config).Select(o => o.Name))})");
+            {
+                // The key itself is not echoed: a pasted secret can look like one.
+                string? near = OptionSpec.All.Where(o => o != OptionSpec.Config)
+                    .Select(o => (o.Name, Distance: EditDistance(o.Name, key)))
+                    .Where(c => c.Distance <= 2).OrderBy(c => c.Distance).Select(c => c.Name).FirstOrDefault();
+                throw new UsageException(near is not null
+                    ? $"{path}:{number}: unknown key; did you mean '{near}'?"
+                    : $"{path}:{number}: unknown key (known: {string.Join(", ", OptionSpec.All.Where(o => o != OptionSpec.Config).Select(o => o.Name))})");
+            }
             if (spec == OptionSpec.Config)
                 throw new UsageException($"{path}:{number}: a config file cannot name another config file");
             if (!values.TryAdd(key, value))
                 throw new UsageException($"{path}:{number}: '{key}' is set twice");
         }
         return values;
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++)
+            previous[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            (previous, current) = (current, previous);
+        }
+        return previous[b.Length];
     }
 
     private static bool IsOptionShaped(string key) =>

@@ -25,7 +25,7 @@ public sealed record OptionSpec(
     public static readonly OptionSpec CaFile = new("ca-file",
         "PEM file of the CA(s) to trust for the S3 endpoint, for private CAs. TLS verification is always on.", AwsFallbackEnv: ["AWS_CA_BUNDLE"], ValueHint: "FILE");
     public static readonly OptionSpec Profile = new("profile",
-        "AWS profile from ~/.aws/config and ~/.aws/credentials.", AwsFallbackEnv: ["AWS_PROFILE"], ValueHint: "NAME");
+        "AWS profile from ~/.aws/config and ~/.aws/credentials, used instead of the SDK's default chain. Without it the chain applies: AWS_ACCESS_KEY_ID first, then AWS_PROFILE.", ValueHint: "NAME");
     public static readonly OptionSpec UseInstanceMetadata = new("use-instance-metadata",
         "Allow credentials from the EC2 instance metadata service (off by default: off EC2 the probe costs seconds).", Default: "false", IsSwitch: true);
     public static readonly OptionSpec CompressionLevel = new("compression-level",
@@ -40,8 +40,10 @@ public sealed record OptionSpec(
         "Hard limit for one push or fetch, retries included (e.g. 90s, 5m). walship never runs longer.", Default: "120s", ValueHint: "DURATION");
     public static readonly OptionSpec PgData = new("pgdata",
         "The data directory, for standby.signal/recovery.signal and pg_control. Default: the directory above %p's pg_wal.", ValueHint: "DIR");
+    public const int FatalExitCodeDefault = 200;
+
     public static readonly OptionSpec FatalExitCode = new("fatal-exit-code",
-        "Exit code of fetch for any failure other than 'not in archive' outside standby mode. Must be above 125, so that PostgreSQL stops recovery instead of ending it early.", Default: "200", ValueHint: "N");
+        "Exit code of fetch for any failure other than 'not in archive' outside standby mode. Must be above 125, so that PostgreSQL stops recovery instead of ending it early.", Default: $"{FatalExitCodeDefault}", ValueHint: "N");
     public static readonly OptionSpec LogFormat = new("log-format",
         "text or json (one JSON object per line).", Default: "text", ValueHint: "FORMAT");
     public static readonly OptionSpec LogLevel = new("log-level",

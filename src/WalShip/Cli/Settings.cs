@@ -27,6 +27,8 @@ public sealed class Settings
         var sources = new Dictionary<string, string>();
 
         string? configPath = flags.GetValueOrDefault("config") ?? NonEmpty(environment(OptionSpec.Config.EnvironmentVariable));
+        if (configPath is { Length: 0 })
+            throw new UsageException("--config is empty");
         var warnings = new List<string>();
         var file = configPath is null ? new Dictionary<string, string>() : ConfigFile.Load(configPath, warnings);
 
@@ -142,7 +144,7 @@ public sealed class Settings
             "h" => number * 3600,
             _ => double.NaN,
         };
-        if (double.IsNaN(seconds))
+        if (double.IsNaN(seconds) || seconds > TimeSpan.MaxValue.TotalSeconds / 2)
             return false;
         duration = TimeSpan.FromSeconds(seconds);
         return true;

@@ -23,13 +23,10 @@ public enum RecoveryMode
 /// </summary>
 public sealed class FetchCommand(Repository repository, ILogger logger)
 {
-    /// <summary>Set while a temporary file exists, so the deadline watchdog can remove it.</summary>
-    public static volatile string? TemporaryFile;
-
     public static RecoveryMode DetectMode(string dataDirectory) =>
         File.Exists(Path.Join(dataDirectory, "standby.signal")) ? RecoveryMode.Standby : RecoveryMode.ArchiveRecovery;
 
-    public async Task<int> RunAsync(WalFileName name, string fullPath, string dataDirectory, CancellationToken cancellationToken)
+    public async Task<int> RunAsync(WalFileName name, string fullPath, string dataDirectory, RecoveryMode mode, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         var store = repository.Store;
@@ -42,6 +39,8 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
         }
         catch (StorageException e) when (e.Class == ErrorClass.Absent)
         {
+            if (mode != RecoveryMode.Standby)
+                await ProveArchiveIsThereAsync(name, dataDirectory, cancellationToken);
             logger.LogInformation("fetch {File}: not in archive ({Location}), {Ms} ms", name.Name, store.Describe(key), clock.ElapsedMilliseconds);
             return ExitCodes.NotInArchive;
         }
@@ -50,7 +49,7 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
         string temp = fullPath + ".walship-tmp";
         using (reader)
         {
-            TemporaryFile = temp;
+            TemporaryFiles.Register(temp);
             try
             {
                 decoded = await DecodeToFileAsync(name, reader, temp, cancellationToken);
@@ -61,10 +60,6 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
                     FlushToDisk(temp);
                 File.Move(temp, fullPath, overwrite: true);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException && e is not EndOfStreamException)
-            {
-                throw new StorageException(ErrorClass.Local, $"cannot write {fullPath}: {e.Message}", e);
-            }
             catch (EndOfStreamException e)
             {
                 throw new StorageException(ErrorClass.Transient, $"reading {store.Describe(key)}: {e.Message}", e);
@@ -73,16 +68,36 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
             {
                 throw new StorageException(ErrorClass.Corrupt, $"{store.Describe(key)} is corrupt: {e.Message}", e);
             }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new StorageException(ErrorClass.Local, $"cannot write {fullPath}: {e.Message}", e);
+            }
             finally
             {
-                TryDelete(temp);
-                TemporaryFile = null;
+                TemporaryFiles.Remove(temp);
             }
         }
 
         logger.LogInformation("fetch {File}: restored from {Location}, {BytesIn} -> {BytesOut} bytes, {Ms} ms",
             name.Name, store.Describe(key), decoded.StoredBytes, decoded.Header.RawLength, clock.ElapsedMilliseconds);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>
+    /// A missing key proves a file absent only in a repository that exists. An empty directory where
+    /// an NFS archive should be mounted, or a mistyped prefix, also answers "no such key" for every
+    /// file; outside standby mode that answer would end recovery early, so the manifest must be there
+    /// and belong to this cluster.
+    /// </summary>
+    private async Task ProveArchiveIsThereAsync(WalFileName name, string dataDirectory, CancellationToken cancellationToken)
+    {
+        var manifest = await repository.ReadManifestAsync(cancellationToken)
+                       ?? throw new StorageException(ErrorClass.Config,
+                           $"{name} is not in {repository.Url}, but that repository has no walship.json either: a wrong --repo, " +
+                           "or an archive directory that is not mounted. Refusing to report the file as absent");
+        if (PgControl.TryReadSystemIdentifier(dataDirectory) is { } clusterId && clusterId != manifest.SystemIdentifierValue)
+            throw new StorageException(ErrorClass.Config,
+                $"{repository.Url} belongs to cluster {manifest.SystemIdentifier}, but {dataDirectory} is cluster {clusterId}: wrong --repo");
     }
 
     private static async Task<DecodedObject> DecodeToFileAsync(WalFileName name, ObjectReader reader, string temp, CancellationToken cancellationToken)
@@ -115,18 +130,6 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
     {
         using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite);
         RandomAccess.FlushToDisk(handle);
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // The next call overwrites the same temporary name.
-        }
     }
 
     /// <summary>Writes decoded bytes straight to the file. Synchronous on purpose: on Linux a write to the

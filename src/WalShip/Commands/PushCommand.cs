@@ -29,7 +29,19 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         var existingTask = store.GetLengthAsync(key, cancellationToken);
 
         ulong? clusterId = PgControl.TryReadSystemIdentifier(dataDirectory);
-        using var encoded = await EncodeAsync(fullPath, name, clusterId ?? 0, cancellationToken);
+        EncodedObject encoded;
+        try
+        {
+            encoded = await EncodeAsync(fullPath, name, clusterId ?? 0, cancellationToken);
+        }
+        catch
+        {
+            // Let the requests in flight finish before the store (and its client) is disposed.
+            await Task.WhenAll(manifestTask, existingTask).ContinueWith(static _ => { }, CancellationToken.None,
+                TaskContinuationOptions.None, TaskScheduler.Default);
+            throw;
+        }
+        using var encodedScope = encoded;
         var header = encoded.Header;
 
         if (encoded.Wal is { } wal && clusterId is { } controlId && wal.SystemIdentifier != controlId)
@@ -53,8 +65,8 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         {
             try
             {
+                // The store reads the object back before it returns: length, and on S3 the SHA-256 metadata.
                 await store.PutIfAbsentAsync(key, encoded.Body, Metadata(header), cancellationToken);
-                await CheckStoredAsync(key, encoded.Body.Length, cancellationToken);
                 outcome = "stored at";
             }
             catch (StorageException e) when (e.Class == ErrorClass.Conflict)
@@ -140,16 +152,6 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
                 $"{store.Describe(key)} already exists with different content (sha256 {archived.Header.Sha256Hex}, this file {ours.Sha256Hex}); refusing to overwrite. " +
                 "Two clusters may be archiving to one repository, or this server's WAL diverged from the archive");
         return "already archived, identical, at";
-    }
-
-    private async Task CheckStoredAsync(string key, long expectedLength, CancellationToken cancellationToken)
-    {
-        long? stored = await repository.Store.GetLengthAsync(key, cancellationToken);
-        if (stored is null)
-            throw new StorageException(ErrorClass.Transient, $"{repository.Store.Describe(key)} is not visible after upload");
-        if (stored != expectedLength)
-            throw new StorageException(ErrorClass.Corrupt,
-                $"{repository.Store.Describe(key)} is {stored} bytes after upload, expected {expectedLength}");
     }
 
     private static Dictionary<string, string> Metadata(ObjectHeader header) => new()

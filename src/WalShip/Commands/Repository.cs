@@ -16,6 +16,8 @@ public sealed class Repository(IObjectStore store, ArchiveLayout layout, string 
         if (url.StartsWith("file://", StringComparison.Ordinal))
         {
             string path = Uri.UnescapeDataString(url["file://".Length..]);
+            if (path.Contains('\0'))
+                throw new StorageException(ErrorClass.Usage, $"repository URL '{url}' contains a NUL byte");
             if (!path.StartsWith('/'))
                 throw new StorageException(ErrorClass.Usage, $"repository URL '{url}' needs an absolute path: file:///path/to/repo");
             return new Repository(new FileObjectStore(path), new ArchiveLayout(""), url);

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using WalShip.Storage;
 
 namespace WalShip.Commands;
@@ -7,7 +8,7 @@ namespace WalShip.Commands;
 /// (pg_wal/%f for archive_command, pg_wal/RECOVERYXLOG for restore_command, an absolute
 /// target/pg_wal/... for pg_rewind), so anything else is refused rather than read or written.
 /// </summary>
-public static class WalPaths
+public static partial class WalPaths
 {
     public static (string FullPath, string DataDirectory) Resolve(string path, string? dataDirectoryOption)
     {
@@ -21,13 +22,16 @@ public static class WalPaths
 
         string full = Path.GetFullPath(path);
         string? walDirectory = Path.GetDirectoryName(full);
-        string? dataDirectory = dataDirectoryOption is not null
+        string? dataDirectory = dataDirectoryOption is { Length: > 0 }
             ? Path.GetFullPath(dataDirectoryOption)
             : Path.GetDirectoryName(walDirectory ?? "");
 
+        if (dataDirectoryOption is { Length: 0 })
+            throw new StorageException(ErrorClass.Usage, "--pgdata is empty");
+
         if (walDirectory is null || dataDirectory is null
             || Path.GetFileName(walDirectory) != "pg_wal"
-            || Path.GetDirectoryName(walDirectory) != dataDirectory.TrimEnd('/'))
+            || !SameDirectory(Path.GetDirectoryName(walDirectory)!, dataDirectory))
         {
             throw new StorageException(ErrorClass.Usage,
                 $"'{path}' is not a file in {(dataDirectoryOption is null ? "a data directory's pg_wal" : Path.Join(dataDirectory, "pg_wal"))}: " +
@@ -35,4 +39,36 @@ public static class WalPaths
         }
         return (full, dataDirectory);
     }
+
+    /// <summary>The same directory by name, or through symlinks: the postmaster's working directory is
+    /// the physical path, while --pgdata often names a symlink to it.</summary>
+    private static bool SameDirectory(string a, string b)
+    {
+        a = a.TrimEnd('/');
+        b = b.TrimEnd('/');
+        if (a == b)
+            return true;
+        return RealPath(a) is { } realA && RealPath(b) is { } realB && realA == realB;
+    }
+
+    private static string? RealPath(string path)
+    {
+        IntPtr resolved = NativeRealPath(path, IntPtr.Zero);
+        if (resolved == IntPtr.Zero)
+            return null;
+        try
+        {
+            return Marshal.PtrToStringUTF8(resolved);
+        }
+        finally
+        {
+            NativeFree(resolved);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "realpath", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial IntPtr NativeRealPath(string path, IntPtr resolved);
+
+    [LibraryImport("libc", EntryPoint = "free")]
+    private static partial void NativeFree(IntPtr pointer);
 }

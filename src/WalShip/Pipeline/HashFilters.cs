@@ -4,22 +4,22 @@ using System.Security.Cryptography;
 
 namespace WalShip.Pipeline;
 
-/// <summary>SHA-256 of everything written: the identity of a WAL file's raw bytes.</summary>
-public sealed class Sha256Filter : IByteFilter, IDisposable
+/// <summary>A cryptographic hash of everything written: SHA-256 is the identity of a WAL file's raw
+/// bytes; MD5 only feeds S3's Content-MD5 header, which servers without flexible checksums still verify.</summary>
+public sealed class HashFilter(HashAlgorithmName algorithm) : IByteFilter, IDisposable
 {
-    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-    private readonly byte[] _digest = new byte[32];
-    private bool _done;
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(algorithm);
+    private byte[]? _digest;
+
+    public static HashFilter Sha256() => new(HashAlgorithmName.SHA256);
+
+    public static HashFilter Md5() => new(HashAlgorithmName.MD5);
 
     public void Write(ReadOnlySpan<byte> data) => _hash.AppendData(data);
 
-    public void Complete()
-    {
-        _hash.GetHashAndReset(_digest);
-        _done = true;
-    }
+    public void Complete() => _digest = _hash.GetHashAndReset();
 
-    public ReadOnlySpan<byte> Digest => _done ? _digest : throw new InvalidOperationException("hash not complete");
+    public byte[] Digest => _digest ?? throw new InvalidOperationException("hash not complete");
 
     public void Dispose() => _hash.Dispose();
 }

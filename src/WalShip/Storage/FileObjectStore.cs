@@ -61,7 +61,8 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
         string temp = Path.Join(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
         try
         {
-            Directory.CreateDirectory(directory);
+            CreateDirectoryDurably(directory);
+            WalShip.TemporaryFiles.Register(temp);
             await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous))
             {
                 await using (var source = body.OpenRead())
@@ -77,6 +78,8 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
                 throw new StorageException(ErrorClass.Local, $"cannot create {Describe(key)}: {Marshal.GetPInvokeErrorMessage(errno)}");
             }
             FsyncDirectory(directory);
+            if (new FileInfo(path).Length != body.Length)
+                throw new StorageException(ErrorClass.Corrupt, $"{Describe(key)} is not {body.Length} bytes after writing it");
         }
         catch (UnauthorizedAccessException e)
         {
@@ -88,7 +91,7 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
         }
         finally
         {
-            File.Delete(temp);
+            WalShip.TemporaryFiles.Remove(temp);
         }
     }
 
@@ -97,6 +100,20 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
         if (!Directory.Exists(Root))
             throw new StorageException(ErrorClass.Config,
                 $"repository directory {Root} does not exist (create it, owned by the postgres user)");
+    }
+
+    /// <summary>Creates missing directories and fsyncs the parent of each one it created, so that a new
+    /// timeline's directory survives a crash together with the first file in it.</summary>
+    private static void CreateDirectoryDurably(string directory)
+    {
+        var created = new List<string>();
+        for (string? d = directory; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d))
+            created.Add(d);
+        if (created.Count == 0)
+            return;
+        Directory.CreateDirectory(directory);
+        foreach (string d in created)
+            FsyncDirectory(Path.GetDirectoryName(d)!);
     }
 
     private static void FsyncDirectory(string directory)

@@ -15,8 +15,9 @@ public interface IObjectStore : IDisposable
     /// <see cref="ErrorClass.Absent"/> only on an authoritative "no such key".</summary>
     Task<ObjectReader> OpenReadAsync(string key, CancellationToken cancellationToken);
 
-    /// <summary>Stores the object if no object of that key exists; throws <see cref="StorageException"/>
-    /// with <see cref="ErrorClass.Conflict"/> when one does.</summary>
+    /// <summary>Stores the object if no object of that key exists, and reads it back before returning
+    /// (length, and metadata where the store keeps it); throws <see cref="StorageException"/> with
+    /// <see cref="ErrorClass.Conflict"/> when an object of that key exists.</summary>
     Task PutIfAbsentAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken);
 }
 

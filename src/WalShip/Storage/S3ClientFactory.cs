@@ -114,25 +114,29 @@ public static class S3ClientFactory
                 ConnectTimeout = clientConfig.ConnectTimeout ?? TimeSpan.FromSeconds(10),
                 SslOptions = new SslClientAuthenticationOptions
                 {
-                    RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                    RemoteCertificateValidationCallback = (_, certificate, presented, errors) =>
                     {
-                        if (certificate is null)
-                            return false;
-                        if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+                        if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
                             return false;
                         using var chain = new X509Chain();
                         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
                         chain.ChainPolicy.CustomTrustStore.AddRange(roots);
                         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                        return chain.Build(new X509Certificate2(certificate));
+                        // Intermediates the server sent are candidates for the path, never roots of trust.
+                        if (presented is not null)
+                            foreach (var element in presented.ChainElements)
+                                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
+                        using var leaf = new X509Certificate2(certificate);
+                        return chain.Build(leaf);
                     },
                 },
             };
-            return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+            return new HttpClient(handler) { Timeout = clientConfig.Timeout ?? TimeSpan.FromSeconds(100) };
         }
 
-        public override bool UseSDKHttpClientCaching(IClientConfig clientConfig) => false;
-        public override bool DisposeHttpClientsAfterUse(IClientConfig clientConfig) => true;
+        // One client for the process: every request after the first reuses its TLS connection.
+        public override bool UseSDKHttpClientCaching(IClientConfig clientConfig) => true;
+        public override bool DisposeHttpClientsAfterUse(IClientConfig clientConfig) => false;
         public override string? GetConfigUniqueString(IClientConfig clientConfig) => "walship-private-ca";
     }
 }

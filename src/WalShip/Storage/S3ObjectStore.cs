@@ -66,8 +66,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
 
     private async Task PutSingleAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
     {
-        var crc = new Crc32CFilter();
-        body.WriteTo(crc);
+        var (crc, md5) = TransportChecksums(body, 0, body.Length);
         using var content = body.OpenRead();
         var request = new PutObjectRequest
         {
@@ -78,7 +77,9 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             IfNoneMatch = "*",
             // Our own transport checksum in a plain header: the SDK's default aws-chunked trailer is
             // stored verbatim by some S3-compatible servers, corrupting the object.
-            ChecksumCRC32C = crc.ToBase64(),
+            ChecksumCRC32C = crc,
+            // Content-MD5 too: S3-compatible servers without flexible checksums still verify it.
+            MD5Digest = md5,
             UseChunkEncoding = false,
             ContentType = "application/octet-stream",
         };
@@ -88,6 +89,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
 
         var response = await client.PutObjectAsync(request, cancellationToken);
         CheckEchoedChecksum(response.ChecksumCRC32C, request.ChecksumCRC32C, key);
+        await CheckStoredAsync(key, body.Length, metadata, cancellationToken);
     }
 
     private async Task PutMultipartAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
@@ -139,14 +141,14 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             await AbortAsync(key, uploadId);
             throw;
         }
+        await CheckStoredAsync(key, body.Length, metadata, cancellationToken);
     }
 
     private async Task<PartETag> UploadPartAsync(string key, string uploadId, PooledBuffer body, int index, CancellationToken cancellationToken)
     {
         long offset = index * partSize;
         long length = Math.Min(partSize, body.Length - offset);
-        var crc = new Crc32CFilter();
-        body.WriteTo(crc, offset, length);
+        var (crc, md5) = TransportChecksums(body, offset, length);
         using var content = body.OpenRead(offset, length);
         var request = new UploadPartRequest
         {
@@ -156,7 +158,8 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             PartNumber = index + 1,
             InputStream = content,
             PartSize = length,
-            ChecksumCRC32C = crc.ToBase64(),
+            ChecksumCRC32C = crc,
+            MD5Digest = md5,
             UseChunkEncoding = false,
         };
         var response = await client.UploadPartAsync(request, cancellationToken);
@@ -167,7 +170,8 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
     private async Task AbortAsync(string key, string uploadId)
     {
         // Not tied to the caller's token: an abort must still run when the deadline or a signal cancelled the upload.
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        // Shorter than the guard's grace after a deadline or signal, so the abort is not cut off midway.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(3));
         try
         {
             await client.AbortMultipartUploadAsync(new AbortMultipartUploadRequest { BucketName = Bucket, Key = key, UploadId = uploadId }, timeout.Token);
@@ -177,6 +181,32 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             logger.LogWarning("could not abort multipart upload {UploadId} of {Location}: {Error}; a lifecycle rule for incomplete uploads cleans it up",
                 uploadId, Describe(key), e.Message);
         }
+    }
+
+    /// <summary>Reads the object back (HEAD) and checks that what S3 holds is what was sent: the length,
+    /// and the raw SHA-256 in its metadata. On a server that ignores If-None-Match, a concurrent writer
+    /// with other content shows up here as a mismatch instead of two successful pushes.</summary>
+    private async Task CheckStoredAsync(string key, long length, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    {
+        var head = await client.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = Bucket, Key = key }, cancellationToken);
+        if (head.ContentLength != length)
+            throw new StorageException(ErrorClass.Corrupt, $"{Describe(key)} is {head.ContentLength} bytes after upload, expected {length}");
+        foreach (var (name, value) in metadata)
+        {
+            string? stored = head.Metadata[name];
+            if (stored is not null && stored != value)
+                throw new StorageException(ErrorClass.Conflict,
+                    $"{Describe(key)} has {name} {stored} after upload, not {value}: another writer stored different content at the same time");
+        }
+    }
+
+    private static (string Crc32C, string Md5) TransportChecksums(PooledBuffer body, long offset, long length)
+    {
+        var crc = new Crc32CFilter();
+        using var md5 = HashFilter.Md5();
+        body.WriteTo(new FilterGroup(crc, md5), offset, length);
+        md5.Complete();
+        return (crc.ToBase64(), Convert.ToBase64String(md5.Digest));
     }
 
     private static void CheckEchoedChecksum(string? echoed, string? sent, string what)

@@ -151,13 +151,23 @@ public abstract class ArchiveScenarios : IAsyncLifetime
     }
 
     [Fact]
-    public async Task FetchOfAMissingFile_Exits1Fast_AndCreatesNothing()
+    public async Task FetchOfAMissingFile_Exits1Fast_AndCreatesNothing_ButOnlyFromARealRepository()
     {
         string data = ScratchDataDir("missing");
+        File.WriteAllText(Path.Combine(data, "recovery.signal"), "");
+
+        // An empty repository (a wrong --repo, an unmounted NFS directory) proves nothing absent.
+        var unbound = await WalshipBinary.RunAsync(["fetch", "0000000100000000000000AB", "pg_wal/RECOVERYXLOG"], Env(), data);
+        Assert.True(unbound.ExitCode == 200, unbound.StdErr);
+        Assert.Contains("no walship.json", unbound.StdErr);
+
+        // Once a cluster has archived into it, a missing key is an authoritative "absent".
+        await using (var primary = await StartArchivingPrimaryAsync())
+            await SwitchAndWaitArchivedAsync(primary);
         var started = DateTime.UtcNow;
         var result = await WalshipBinary.RunAsync(["fetch", "0000000100000000000000AB", "pg_wal/RECOVERYXLOG"], Env(), data);
         var elapsed = DateTime.UtcNow - started;
-        Assert.Equal(1, result.ExitCode);
+        Assert.True(result.ExitCode == 1, result.StdErr);
         Assert.Contains("not in archive", result.StdErr);
         Assert.False(File.Exists(Path.Combine(data, "pg_wal", "RECOVERYXLOG")));
         Assert.Empty(Directory.GetFiles(Path.Combine(data, "pg_wal")));

@@ -183,7 +183,8 @@ public sealed class SettingsAndConfigTests : IDisposable
     {
         var e = Assert.Throws<UsageException>(() => ConfigFile.Parse(["repo = s3://b/p", "# c", "compresion-level = 3"], "w.conf"));
         Assert.Contains("w.conf:3", e.Message);
-        Assert.Contains("compresion-level", e.Message);
+        Assert.Contains("did you mean 'compression-level'", e.Message);
+        Assert.DoesNotContain("compresion-level", e.Message); // an unknown key is never echoed
     }
 
     [Fact]
