@@ -118,7 +118,35 @@ public static class Program
         {
             using var repository = OpenRepository(settings, logger, deadline);
             return await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
-        });
+        }, retryTransient: mode == RecoveryMode.ArchiveRecovery);
+    }
+
+    /// <summary>
+    /// In archive recovery a failed fetch stops the server, so a passing outage (network, 5xx, throttling)
+    /// is retried with jittered exponential backoff until the deadline, beyond the SDK's own few retries.
+    /// A standby does not need this: it asks again by itself a few seconds later.
+    /// </summary>
+    private static async Task<int> RetryTransientAsync(string command, string file, ILogger logger,
+        Func<CancellationToken, Task<int>> run, CancellationToken token)
+    {
+        var backoff = TimeSpan.FromSeconds(1);
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await run(token);
+            }
+            catch (StorageException e) when (e.Class is ErrorClass.Transient or ErrorClass.Throttled && !token.IsCancellationRequested)
+            {
+                var wait = backoff * (0.75 + Random.Shared.NextDouble() / 2);
+                if (ProcessGuard.Remaining < wait + TimeSpan.FromSeconds(1))
+                    throw;
+                logger.LogWarning("{Command} {File}: attempt {Attempt} failed: {Message} [{Class}]; retrying in {Seconds} s",
+                    command, file, attempt, e.Message, ExitCodes.Name(e.Class), Math.Round(wait.TotalSeconds, 1));
+                await Task.Delay(wait, token);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
     }
 
     private static int FetchFailureCode(RecoveryMode mode, int fatalCode) =>
@@ -148,14 +176,14 @@ public static class Program
     /// line and an exit code chosen by <paramref name="exitCodeFor"/>.
     /// </summary>
     private static async Task<int> GuardAsync(string command, string file, TimeSpan deadline, ILogger logger,
-        Func<ErrorClass, int> exitCodeFor, Func<CancellationToken, Task<int>> run)
+        Func<ErrorClass, int> exitCodeFor, Func<CancellationToken, Task<int>> run, bool retryTransient = false)
     {
         var token = ProcessGuard.Token;
         ErrorClass errorClass;
         string message;
         try
         {
-            return await run(token);
+            return retryTransient ? await RetryTransientAsync(command, file, logger, run, token) : await run(token);
         }
         catch (StorageException e)
         {

@@ -19,6 +19,10 @@ public static class ProcessGuard
     private static volatile int s_failureCode = 5;
     private static volatile bool s_interrupted;
     private static volatile string s_lastWords = "walship: error: deadline exceeded; exiting";
+    private static long s_deadlineTicks = long.MaxValue;
+
+    /// <summary>Time left before the deadline cancels the work.</summary>
+    public static TimeSpan Remaining => TimeSpan.FromTicks(Math.Max(0, Interlocked.Read(ref s_deadlineTicks) - DateTime.UtcNow.Ticks));
 
     /// <summary>Cancelled at the deadline or on SIGTERM/SIGINT.</summary>
     public static CancellationToken Token => s_cancellation.Token;
@@ -47,6 +51,7 @@ public static class ProcessGuard
         if (s_interrupted)
             return;
         s_cancellation.CancelAfter(deadline);
+        Interlocked.Exchange(ref s_deadlineTicks, DateTime.UtcNow.Ticks + deadline.Ticks);
         s_lastWords = $"walship: error: still running {DeadlineGrace.TotalSeconds:0} s after the {deadline.TotalSeconds:0} s deadline; exiting [transient]";
         s_watchdog?.Change(deadline + DeadlineGrace, Timeout.InfiniteTimeSpan);
     }

@@ -134,9 +134,18 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
                 IfNoneMatch = "*",
                 PartETags = [.. parts],
             };
-            await client.CompleteMultipartUploadAsync(complete, cancellationToken);
+            try
+            {
+                await client.CompleteMultipartUploadAsync(complete, cancellationToken);
+            }
+            catch (AmazonS3Exception e) when (e.ErrorCode == "NoSuchUpload")
+            {
+                // A completion retried after its response was lost: the first attempt may have created the
+                // object (S3-compatible stores answer the retry NoSuchUpload). The caller compares.
+                throw new StorageException(ErrorClass.Conflict, $"{Describe(key)}: the multipart upload is already completed or gone (NoSuchUpload)", e);
+            }
         }
-        catch
+        catch (Exception e) when (e is not StorageException { Class: ErrorClass.Conflict })
         {
             await AbortAsync(key, uploadId);
             throw;
@@ -301,6 +310,7 @@ internal static class S3Errors
                 "NoSuchKey" => new(ErrorClass.Absent, $"{location} is not in the archive", e),
                 "NoSuchBucket" => new(ErrorClass.Config, $"{detail}: the bucket does not exist (check --repo)", e),
                 "PreconditionFailed" => new(ErrorClass.Conflict, $"{location} already exists", e),
+                "NoSuchUpload" => new(ErrorClass.Transient, $"{detail}: the multipart upload vanished (aborted elsewhere?)", e),
                 "ConditionalRequestConflict" => new(ErrorClass.Transient, $"{detail}: a concurrent write to the same key is in progress", e),
                 "PermanentRedirect" or "AuthorizationHeaderMalformed" or "IllegalLocationConstraintException"
                     => new(ErrorClass.Config, $"{detail}: the bucket is in another region than the one configured (set --region)", e),
