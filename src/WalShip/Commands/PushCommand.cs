@@ -59,7 +59,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         string outcome;
         if (await existingTask is not null)
         {
-            outcome = await CompareWithArchivedAsync(name, key, header, cancellationToken);
+            outcome = await CompareWithArchivedAsync(name, key, encoded, cancellationToken);
         }
         else
         {
@@ -72,7 +72,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
             catch (StorageException e) when (e.Class == ErrorClass.Conflict)
             {
                 // Another writer got there first (the store honoured If-None-Match): same rule as above.
-                outcome = await CompareWithArchivedAsync(name, key, header, cancellationToken);
+                outcome = await CompareWithArchivedAsync(name, key, encoded, cancellationToken);
             }
         }
 
@@ -127,10 +127,14 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
     }
 
     /// <summary>An object already exists: identical content is success, anything else is refused loudly.
-    /// The stored object is decoded in full, not judged by its metadata.</summary>
-    private async Task<string> CompareWithArchivedAsync(WalFileName name, string key, ObjectHeader ours, CancellationToken cancellationToken)
+    /// The stored object is decoded in full, not judged by its metadata. One exception: an object whose
+    /// header claims exactly this file's SHA-256 and length but whose body does not verify is a torn
+    /// upload of this very file (a process killed mid-PUT, on a server that keeps partial bodies), and
+    /// is replaced, or the archiver would be stuck on it forever.</summary>
+    private async Task<string> CompareWithArchivedAsync(WalFileName name, string key, EncodedObject encoded, CancellationToken cancellationToken)
     {
         var store = repository.Store;
+        var ours = encoded.Header;
         DecodedObject archived;
         try
         {
@@ -139,8 +143,13 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         }
         catch (Exception e) when (e is CorruptObjectException || e is StorageException { Class: ErrorClass.Corrupt })
         {
-            throw new StorageException(ErrorClass.Conflict,
-                $"{store.Describe(key)} already exists but does not verify ({e.Message}); refusing to overwrite it. Inspect it and remove it by hand if it is damaged");
+            if (!await ClaimsSameContentAsync(key, ours, cancellationToken))
+                throw new StorageException(ErrorClass.Conflict,
+                    $"{store.Describe(key)} already exists but does not verify ({e.Message}); refusing to overwrite it. Inspect it and remove it by hand if it is damaged");
+            logger.LogWarning("push {File}: {Location} is a torn upload of this same file ({Problem}); replacing it",
+                name.Name, store.Describe(key), e.Message);
+            await store.ReplaceAsync(key, encoded.Body, Metadata(ours), cancellationToken);
+            return "repaired a torn upload at";
         }
         catch (EndOfStreamException e)
         {
@@ -152,6 +161,24 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
                 $"{store.Describe(key)} already exists with different content (sha256 {archived.Header.Sha256Hex}, this file {ours.Sha256Hex}); refusing to overwrite. " +
                 "Two clusters may be archiving to one repository, or this server's WAL diverged from the archive");
         return "already archived, identical, at";
+    }
+
+    private async Task<bool> ClaimsSameContentAsync(string key, ObjectHeader ours, CancellationToken cancellationToken)
+    {
+        byte[] bytes = new byte[ObjectHeader.Size];
+        using var reader = await repository.Store.OpenReadAsync(key, cancellationToken);
+        int got = await reader.Body.ReadAtLeastAsync(bytes, bytes.Length, throwOnEndOfStream: false, cancellationToken);
+        try
+        {
+            var theirs = ObjectHeader.Parse(bytes.AsSpan(0, got));
+            return theirs.Kind == ours.Kind && theirs.RawLength == ours.RawLength
+                   && theirs.SystemIdentifier == ours.SystemIdentifier
+                   && theirs.RawSha256.Span.SequenceEqual(ours.RawSha256.Span);
+        }
+        catch (CorruptObjectException)
+        {
+            return false;
+        }
     }
 
     private static Dictionary<string, string> Metadata(ObjectHeader header) => new()

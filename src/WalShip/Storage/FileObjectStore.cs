@@ -53,7 +53,13 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
         }
     }
 
-    public async Task PutIfAbsentAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    public Task PutIfAbsentAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken) =>
+        PutAsync(key, body, createOnly: true, cancellationToken);
+
+    public Task ReplaceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken) =>
+        PutAsync(key, body, createOnly: false, cancellationToken);
+
+    private async Task PutAsync(string key, PooledBuffer body, bool createOnly, CancellationToken cancellationToken)
     {
         CheckRoot();
         string path = PathFor(key);
@@ -70,7 +76,9 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
                 file.Flush(flushToDisk: true);
             }
 
-            if (Link(temp, path) != 0)
+            if (!createOnly)
+                File.Move(temp, path, overwrite: true); // rename(2): atomic replacement
+            else if (Link(temp, path) != 0)
             {
                 int errno = Marshal.GetLastPInvokeError();
                 if (errno == EExist)

@@ -19,6 +19,10 @@ public interface IObjectStore : IDisposable
     /// (length, and metadata where the store keeps it); throws <see cref="StorageException"/> with
     /// <see cref="ErrorClass.Conflict"/> when an object of that key exists.</summary>
     Task PutIfAbsentAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken);
+
+    /// <summary>Stores the object whether or not one exists, atomically, and reads it back. Only for
+    /// replacing a torn upload of the same content, which the caller has proved from its header.</summary>
+    Task ReplaceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken);
 }
 
 /// <summary>An open object: its body as a stream and its length as the store reports it.</summary>

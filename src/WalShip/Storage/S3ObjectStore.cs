@@ -49,14 +49,20 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         }
     }
 
-    public async Task PutIfAbsentAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    public Task PutIfAbsentAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken) =>
+        PutAsync(key, body, metadata, createOnly: true, cancellationToken);
+
+    public Task ReplaceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken) =>
+        PutAsync(key, body, metadata, createOnly: false, cancellationToken);
+
+    private async Task PutAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken)
     {
         try
         {
             if (body.Length <= partSize)
-                await PutSingleAsync(key, body, metadata, cancellationToken);
+                await PutSingleAsync(key, body, metadata, createOnly, cancellationToken);
             else
-                await PutMultipartAsync(key, body, metadata, cancellationToken);
+                await PutMultipartAsync(key, body, metadata, createOnly, cancellationToken);
         }
         catch (Exception e) when (e is not StorageException && (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested))
         {
@@ -64,7 +70,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         }
     }
 
-    private async Task PutSingleAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    private async Task PutSingleAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken)
     {
         var (crc, md5) = TransportChecksums(body, 0, body.Length);
         using var content = body.OpenRead();
@@ -74,7 +80,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             Key = key,
             InputStream = content,
             AutoCloseStream = false,
-            IfNoneMatch = "*",
+            IfNoneMatch = createOnly ? "*" : null,
             // Our own transport checksum in a plain header: the SDK's default aws-chunked trailer is
             // stored verbatim by some S3-compatible servers, corrupting the object.
             ChecksumCRC32C = crc,
@@ -92,7 +98,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         await CheckStoredAsync(key, body.Length, metadata, cancellationToken);
     }
 
-    private async Task PutMultipartAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken)
+    private async Task PutMultipartAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken)
     {
         var initiate = new InitiateMultipartUploadRequest
         {
@@ -131,7 +137,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
                 BucketName = Bucket,
                 Key = key,
                 UploadId = uploadId,
-                IfNoneMatch = "*",
+                IfNoneMatch = createOnly ? "*" : null,
                 PartETags = [.. parts],
             };
             try

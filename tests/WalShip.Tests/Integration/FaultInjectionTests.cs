@@ -321,6 +321,76 @@ public sealed class FaultInjectionTests(ITestOutputHelper output) : IAsyncLifeti
         AssertNothingRestored(data);
     }
 
+    [Fact]
+    public async Task Sigterm_DuringAMultipartUpload_AbortsTheUpload_AndExitsWithItsOwnCode()
+    {
+        byte[] segment = SyntheticWal.Segment(Segment, SyntheticWal.SixteenMiB);
+        string data = DataDir("sigterm-multipart", segment: segment);
+        _proxy.Rule = FaultRules.Matching(r => r.Method == "PUT" && r.HasQuery("partNumber", "2"), FaultAction.Delay(TimeSpan.FromSeconds(60)));
+
+        using var walship = new RunningWalship(
+            ["push", "--deadline", "60s", "--part-size", "5MiB", "--upload-concurrency", "1", $"pg_wal/{Segment}", Segment], ViaProxy(), data);
+        var waited = Stopwatch.StartNew();
+        while (!_proxy.Log().Any(e => e.Method == "PUT" && e.Target.Contains("partNumber=2", StringComparison.Ordinal)))
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromSeconds(30) && !walship.HasExited, "part 2 was never sent: " + _proxy.Summary());
+            await Task.Delay(50);
+        }
+
+        walship.Signal(15); // SIGTERM
+        var (code, _, stderr) = await walship.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.True(code == 10, $"exit {code}: {stderr}"); // its own code, not death by the signal (143)
+        Assert.Contains("interrupted", stderr);
+        Assert.Contains(_proxy.Log(), e => e.Method == "DELETE" && e.Target.Contains("uploadId=", StringComparison.Ordinal));
+        Assert.Null(_repo.ReadObject(RepositoryBackend.SegmentKey(Segment)));
+    }
+
+    [Theory]
+    [InlineData(301, "PermanentRedirect")]
+    [InlineData(400, "AuthorizationHeaderMalformed")]
+    public async Task ABucketInAnotherRegion_IsAConfigErrorThatSaysSo(int status, string code)
+    {
+        string data = DataDir("region", "recovery.signal", SyntheticWal.Segment(Segment, SyntheticWal.OneMiB));
+        _proxy.Rule = FaultRules.Always(FaultAction.Respond(status, code));
+
+        var push = await PushAsync(data, ViaProxy(), Segment, "--deadline", "10s");
+        Assert.True(push.ExitCode == 3, Diagnostics(push));
+        Assert.Contains("another region", push.StdErr);
+
+        var fetch = await FetchAsync(data, ViaProxy(), Segment, "--deadline", "10s");
+        Assert.True(fetch.ExitCode == 200, Diagnostics(fetch)); // never "absent", never retried as transient
+        Assert.Contains("another region", fetch.StdErr);
+        AssertNothingRestored(data);
+    }
+
+    [Fact]
+    public async Task AnUploadTornByADyingProcess_IsRepairedByTheNextPush_NeverAStuckArchiver()
+    {
+        // The push's only PUT is cut mid-body, and every retry fails: as if walship had been killed
+        // mid-upload. A lenient server (s3rver) keeps the partial body as the object; S3 never would.
+        byte[] segment = SyntheticWal.Segment(Segment, SyntheticWal.OneMiB);
+        string data = DataDir("torn", segment: segment);
+        bool torn = false;
+        _proxy.Rule = r =>
+        {
+            if (!IsSegmentRequest(r, "PUT"))
+                return FaultAction.PassThrough;
+            if (torn)
+                return FaultAction.Respond(500, "InternalError");
+            torn = true;
+            return FaultAction.ResetMidRequestBody;
+        };
+        var dying = await PushAsync(data, ViaProxy(), Segment, "--deadline", "10s");
+        Assert.NotEqual(0, dying.ExitCode);
+
+        // Whatever the server kept, the next push must end with the complete, verified object.
+        var next = await PushAsync(data, Direct());
+        Assert.True(next.ExitCode == 0, Diagnostics(next));
+        string fetchDir = DataDir("torn-fetch", "recovery.signal");
+        var fetch = await FetchAsync(fetchDir, Direct());
+        AssertRestored(fetchDir, segment, fetch);
+    }
+
     [Theory]
     [InlineData(SyntheticWal.OneMiB, "8MiB")]      // one PUT
     [InlineData(SyntheticWal.SixteenMiB, "5MiB")]  // multipart: the first UploadPart is cut

@@ -75,6 +75,20 @@ public sealed class FileObjectStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task ReplaceSwapsTheWholeObjectAtomically_AndLeavesNoTemporaryFile()
+    {
+        using var store = new FileObjectStore(_root);
+        var torn = Random(100, 1);
+        var whole = Random(PooledBuffer.ChunkSize + 5, 2);
+        using (var body = Body(torn))
+            await store.PutIfAbsentAsync(Key, body, NoMetadata, CancellationToken.None);
+        using (var body = Body(whole))
+            await store.ReplaceAsync(Key, body, NoMetadata, CancellationToken.None);
+        Assert.Equal(whole, await ReadAllAsync(store, Key));
+        Assert.Equal([Key], AllFiles());
+    }
+
+    [Fact]
     public async Task MissingKeyIsAbsent()
     {
         using var store = new FileObjectStore(_root);
