@@ -52,8 +52,15 @@ public static class S3ClientFactory
             config.ServiceURL = settings.Endpoint;
             config.AuthenticationRegion = region;
         }
-        if (settings.CaFile is not null)
-            config.HttpClientFactory = new PrivateCaHttpClientFactory(LoadCa(settings.CaFile));
+        // The CA file matters only for TLS, and parsing a full bundle (AWS_CA_BUNDLE often names the
+        // system's, ~150 certificates) costs tens of milliseconds: load it at the first handshake.
+        bool plainHttp = settings.Endpoint?.StartsWith("http://", StringComparison.OrdinalIgnoreCase) == true;
+        if (settings.CaFile is { } caFile && !plainHttp)
+        {
+            if (!File.Exists(caFile))
+                throw new StorageException(ErrorClass.Config, $"CA file {caFile} does not exist");
+            config.HttpClientFactory = new PrivateCaHttpClientFactory(new Lazy<X509Certificate2Collection>(() => LoadCa(caFile)));
+        }
 
         AWSCredentials credentials = ResolveCredentials(settings);
         return new AmazonS3Client(credentials, config);
@@ -105,7 +112,7 @@ public static class S3ClientFactory
     }
 
     /// <summary>Trusts the given CAs (and only them) for the S3 endpoint; verification stays on.</summary>
-    private sealed class PrivateCaHttpClientFactory(X509Certificate2Collection roots) : HttpClientFactory
+    private sealed class PrivateCaHttpClientFactory(Lazy<X509Certificate2Collection> roots) : HttpClientFactory
     {
         public override HttpClient CreateHttpClient(IClientConfig clientConfig)
         {
@@ -120,7 +127,7 @@ public static class S3ClientFactory
                             return false;
                         using var chain = new X509Chain();
                         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                        chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                        chain.ChainPolicy.CustomTrustStore.AddRange(roots.Value);
                         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
                         // Intermediates the server sent are candidates for the path, never roots of trust.
                         if (presented is not null)
