@@ -9,6 +9,15 @@ public abstract class RepositoryBackend : IAsyncDisposable
 
     public abstract string Url { get; }
 
+    /// <summary>A copy of <see cref="Environment"/> with some variables added or replaced.</summary>
+    public Dictionary<string, string> EnvironmentWith(params (string Key, string Value)[] extra)
+    {
+        var env = new Dictionary<string, string>(Environment);
+        foreach (var (key, value) in extra)
+            env[key] = value;
+        return env;
+    }
+
     /// <summary>The stored bytes of an object, or null when it does not exist.</summary>
     public abstract byte[]? ReadObject(string key);
 

@@ -100,6 +100,22 @@ public sealed class TestTempDir : IDisposable, IAsyncDisposable
 
     public override string ToString() => Path;
 
+    /// <summary>
+    /// A directory shaped like a data directory as walship sees it: pg_wal (optionally holding one WAL
+    /// file), an optional signal file (standby.signal, recovery.signal), all owned by postgres.
+    /// </summary>
+    public string CreateDataDirectory(string name, string? signal = null, string? walFileName = null, byte[]? walFile = null)
+    {
+        string data = CreateSubdirectory(name);
+        Directory.CreateDirectory(System.IO.Path.Combine(data, "pg_wal"));
+        if (walFileName is not null && walFile is not null)
+            File.WriteAllBytes(System.IO.Path.Combine(data, "pg_wal", walFileName), walFile);
+        if (signal is not null)
+            File.WriteAllText(System.IO.Path.Combine(data, signal), "");
+        PgUser.ChownToPostgres(data, recursive: true);
+        return data;
+    }
+
     public static implicit operator string(TestTempDir dir) => dir.Path;
 
     public void Dispose()

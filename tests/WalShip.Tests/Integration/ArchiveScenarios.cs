@@ -28,13 +28,7 @@ public abstract class ArchiveScenarios : IAsyncLifetime
         await _tmp.DisposeAsync();
     }
 
-    private Dictionary<string, string> Env(params (string Key, string Value)[] extra)
-    {
-        var env = new Dictionary<string, string>(Repo.Environment);
-        foreach (var (key, value) in extra)
-            env[key] = value;
-        return env;
-    }
+    private Dictionary<string, string> Env(params (string Key, string Value)[] extra) => Repo.EnvironmentWith(extra);
 
     private async Task<PgCluster> StartArchivingPrimaryAsync(string name = "primary")
     {
@@ -228,13 +222,7 @@ public abstract class ArchiveScenarios : IAsyncLifetime
     }
 
     /// <summary>A directory shaped like a data directory (just pg_wal), owned by the postgres user.</summary>
-    private string ScratchDataDir(string name)
-    {
-        string data = _tmp.CreateSubdirectory(name);
-        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
-        PgUser.ChownToPostgres(data, recursive: true);
-        return data;
-    }
+    private string ScratchDataDir(string name) => _tmp.CreateDataDirectory(name);
 }
 
 public sealed class FileRepositoryScenarios : ArchiveScenarios

@@ -25,16 +25,8 @@ public sealed class ContractRegressionTests : IAsyncLifetime
         await _tmp.DisposeAsync();
     }
 
-    private string DataDir(string name, string? signal = null)
-    {
-        string data = _tmp.CreateSubdirectory(name);
-        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
-        File.WriteAllBytes(Path.Combine(data, "pg_wal", Segment), SyntheticWal.Segment(Segment, SyntheticWal.OneMiB));
-        if (signal is not null)
-            File.WriteAllText(Path.Combine(data, signal), "");
-        PgUser.ChownToPostgres(data, recursive: true);
-        return data;
-    }
+    private string DataDir(string name, string? signal = null) =>
+        _tmp.CreateDataDirectory(name, signal, Segment, SyntheticWal.Segment(Segment, SyntheticWal.OneMiB));
 
     [Theory]
     [InlineData("--config", "/nonexistent/walship.conf")]

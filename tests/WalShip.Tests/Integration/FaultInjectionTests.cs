@@ -40,17 +40,8 @@ public sealed class FaultInjectionTests(ITestOutputHelper output) : IAsyncLifeti
     }
 
     /// <summary>A scratch data directory: pg_wal (with the segment, if given) and an optional signal file.</summary>
-    private string DataDir(string name, string? signal = null, byte[]? segment = null, string segmentName = Segment)
-    {
-        string data = _tmp.CreateSubdirectory(name);
-        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
-        if (segment is not null)
-            File.WriteAllBytes(Path.Combine(data, "pg_wal", segmentName), segment);
-        if (signal is not null)
-            File.WriteAllText(Path.Combine(data, signal), "");
-        PgUser.ChownToPostgres(data, recursive: true);
-        return data;
-    }
+    private string DataDir(string name, string? signal = null, byte[]? segment = null, string segmentName = Segment) =>
+        _tmp.CreateDataDirectory(name, signal, segmentName, segment);
 
     /// <summary>walship's environment through the proxy.</summary>
     private Dictionary<string, string> ViaProxy() =>

@@ -60,24 +60,10 @@ public sealed class RobustnessTests(RobustnessFixture fixture, ITestOutputHelper
 
     // ---------------------------------------------------------------- helpers
 
-    private string NewDataDir(string name, string? signal = null)
-    {
-        string data = fixture.Tmp.CreateSubdirectory($"{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 9, 60)]);
-        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
-        File.WriteAllBytes(Path.Combine(data, "pg_wal", Seg), fixture.SegmentBytes);
-        if (signal is not null)
-            File.WriteAllText(Path.Combine(data, signal), "");
-        PgUser.ChownToPostgres(data, recursive: true);
-        return data;
-    }
+    private string NewDataDir(string name, string? signal = null) =>
+        fixture.Tmp.CreateDataDirectory($"{name}-{Guid.NewGuid():N}"[..Math.Min(name.Length + 9, 60)], signal, Seg, fixture.SegmentBytes);
 
-    private Dictionary<string, string> FileEnv(params (string Key, string Value)[] extra)
-    {
-        var env = new Dictionary<string, string>(fixture.Repo.Environment);
-        foreach (var (key, value) in extra)
-            env[key] = value;
-        return env;
-    }
+    private Dictionary<string, string> FileEnv(params (string Key, string Value)[] extra) => fixture.Repo.EnvironmentWith(extra);
 
     /// <summary>Every file under the directories: relative path → SHA-256 (directories as "dir").</summary>
     private static Dictionary<string, string> Snapshot(params string[] roots)

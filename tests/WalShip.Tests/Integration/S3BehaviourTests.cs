@@ -27,23 +27,9 @@ public sealed class S3BehaviourTests : IAsyncLifetime
         await _tmp.DisposeAsync();
     }
 
-    private string DataDirWith(string name, byte[]? segment = null)
-    {
-        string data = _tmp.CreateSubdirectory(name);
-        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
-        if (segment is not null)
-            File.WriteAllBytes(Path.Combine(data, "pg_wal", Segment), segment);
-        PgUser.ChownToPostgres(data, recursive: true);
-        return data;
-    }
+    private string DataDirWith(string name, byte[]? segment = null) => _tmp.CreateDataDirectory(name, null, Segment, segment);
 
-    private Dictionary<string, string> Env(params (string Key, string Value)[] extra)
-    {
-        var env = new Dictionary<string, string>(_repo.Environment);
-        foreach (var (key, value) in extra)
-            env[key] = value;
-        return env;
-    }
+    private Dictionary<string, string> Env(params (string Key, string Value)[] extra) => _repo.EnvironmentWith(extra);
 
     [Fact]
     public async Task ALargeObject_GoesUpInParallelParts_AndComesBackIdentical()
