@@ -62,12 +62,14 @@ public static class HelpText
 
         Exit codes:
           0    %p holds the verified file.
-          1    the archive proves the file is absent (PostgreSQL probes many such names), or,
-               with standby.signal, any failure: the standby asks again in a few seconds.
-          200  any other failure without standby.signal (archive recovery, pg_rewind): network,
-               auth, corrupt object, wrong cluster, deadline. Above 125, PostgreSQL stops
-               instead of taking the failure for the end of the archive and promoting with
-               WAL missing. Change it with --fatal-exit-code.
+          1    the archive proves the file is absent: no such key, in a repository whose
+               walship.json belongs to this cluster (PostgreSQL probes many such names).
+               With standby.signal, also any other failure: the standby asks again soon.
+          200  any other failure without standby.signal (archive recovery, pg_rewind, by hand):
+               network, auth, corrupt object, wrong cluster, an empty or unmounted repository,
+               deadline. Above 125, PostgreSQL stops instead of taking the failure for the end
+               of the archive and promoting with WAL missing. Network errors and throttling are
+               retried with backoff until --deadline first. Change it with --fatal-exit-code.
 
         Examples:
           restore_command = 'walship fetch %f %p'

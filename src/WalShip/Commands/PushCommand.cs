@@ -43,12 +43,13 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         }
         using var encodedScope = encoded;
         var header = encoded.Header;
+        var manifest = await manifestTask;
+        bool exists = await existingTask is not null;
 
         if (encoded.Wal is { } wal && clusterId is { } controlId && wal.SystemIdentifier != controlId)
             throw new StorageException(ErrorClass.Corrupt,
                 $"{name} belongs to cluster {wal.SystemIdentifier}, but {dataDirectory} is cluster {controlId}; refusing to archive it");
 
-        var manifest = await manifestTask;
         ulong fileCluster = header.SystemIdentifier;
         if (manifest is null && encoded.Wal is { } first)
             manifest = await repository.BindAsync(first.SystemIdentifier, first.SegmentSize, logger, cancellationToken);
@@ -57,7 +58,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
                 $"{name} is from cluster {fileCluster}, but {repository.Url} belongs to cluster {manifest.SystemIdentifier}; refusing to mix clusters in one repository (use another prefix)");
 
         string outcome;
-        if (await existingTask is not null)
+        if (exists)
         {
             outcome = await CompareWithArchivedAsync(name, key, encoded, cancellationToken);
         }
