@@ -45,6 +45,7 @@ public sealed class WalSegmentValidator : IByteFilter
     public ulong SystemIdentifier { get; private set; }
     public uint SegmentSize { get; private set; }
     public uint PageSize { get; private set; }
+    public ushort Magic => _magic;
     public int ValidPages { get; private set; }
 
     public void Write(ReadOnlySpan<byte> data)
