@@ -67,12 +67,17 @@ public static class Program
             Console.Out.Write(HelpText.For(topic));
             return line.Command is null && !line.Help ? ExitCodes.Usage : ExitCodes.Ok;
         }
-        if (line.Command is not ("push" or "fetch"))
-            throw new UsageException($"unknown command '{line.Command}' (commands: push, fetch; see walship --help)");
-        if (line.Arguments.Count != 2)
-            throw new UsageException(line.Command == "push"
-                ? $"push takes 2 arguments, %p %f (got {line.Arguments.Count}); use archive_command = 'walship push %p %f'"
-                : $"fetch takes 2 arguments, %f %p (got {line.Arguments.Count}); use restore_command = 'walship fetch %f %p'");
+        var entry = CommandTable.Find(line.Command)
+                    ?? throw new UsageException($"unknown command '{line.Command}' (commands: {string.Join(", ", CommandTable.All.Select(c => c.Name))}; see walship --help)");
+        foreach (string flag in line.Flags.Keys)
+            if (OptionSpec.Find(flag) is { } spec && !spec.AppliesTo(entry.Name))
+                throw new UsageException($"option --{flag} is for {string.Join("/", spec.Commands!)}, not {entry.Name} (see walship help {entry.Name})");
+        if (entry == CommandTable.Push && line.Arguments.Count != 2)
+            throw new UsageException($"push takes 2 arguments, %p %f (got {line.Arguments.Count}); use archive_command = 'walship push %p %f'");
+        if (entry == CommandTable.Fetch && line.Arguments.Count != 2)
+            throw new UsageException($"fetch takes 2 arguments, %f %p (got {line.Arguments.Count}); use restore_command = 'walship fetch %f %p'");
+        if (line.Arguments.Count < entry.MinArguments || line.Arguments.Count > entry.MaxArguments)
+            throw new UsageException($"{entry.Name} takes {ArgumentCount(entry)} (got {line.Arguments.Count}); usage: walship {entry.Synopsis}");
 
         var settings = Settings.Resolve(line.Flags, Environment.GetEnvironmentVariable);
         var format = settings.GetChoice(OptionSpec.LogFormat, ("text", LogFormat.Text), ("json", LogFormat.Json));
@@ -84,10 +89,26 @@ public static class Program
             logger.LogWarning("{Warning}", warning);
         var deadline = settings.GetDuration(OptionSpec.Deadline, TimeSpan.FromSeconds(1), TimeSpan.FromHours(24));
 
-        return line.Command == "push"
-            ? await RunPushAsync(line.Arguments[0], line.Arguments[1], settings, logger, deadline)
-            : await RunFetchAsync(line.Arguments[0], line.Arguments[1], settings, logger, deadline);
+        if (entry == CommandTable.Push)
+            return await RunPushAsync(line.Arguments[0], line.Arguments[1], settings, logger, deadline);
+        if (entry == CommandTable.Fetch)
+            return await RunFetchAsync(line.Arguments[0], line.Arguments[1], settings, logger, deadline);
+
+        // Admin commands run by hand: no deadline unless one is asked for, since pruning a large archive
+        // can take longer than any default would allow; Ctrl-C still stops them cleanly.
+        ProcessGuard.FailureCode = ExitCodes.Transient;
+        ProcessGuard.SetDeadline(settings.Source(OptionSpec.Deadline) == "default" ? TimeSpan.FromDays(7) : deadline);
+        string target = string.Join(' ', line.Arguments);
+        return await GuardAsync(entry.Name, target, deadline, logger, ExitCodes.For,
+            token => entry.Run!(new Invocation(entry.Name, line.Arguments, settings, logger, token)));
     }
+
+    private static string ArgumentCount(CommandEntry entry) => (entry.MinArguments, entry.MaxArguments) switch
+    {
+        (0, 0) => "no arguments",
+        var (min, max) when min == max => $"{min} argument{(min == 1 ? "" : "s")}",
+        var (min, max) => $"{min} to {max} arguments",
+    };
 
     private static async Task<int> RunPushAsync(string walPath, string fileName, Settings settings, ILogger logger, TimeSpan deadline)
     {
@@ -96,7 +117,7 @@ public static class Program
         ProcessGuard.SetDeadline(deadline);
         return await GuardAsync("push", fileName, deadline, logger, ExitCodes.For, async token =>
         {
-            using var repository = OpenRepository(settings, logger, deadline);
+            using var repository = RepositoryOpener.Open(settings, logger, deadline);
             return await new PushCommand(repository, logger, level, threads).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
         });
     }
@@ -116,7 +137,7 @@ public static class Program
         // whatever its class, gets the mode's failure code.
         return await GuardAsync("fetch", fileName, deadline, logger, _ => ProcessGuard.FailureCode, async token =>
         {
-            using var repository = OpenRepository(settings, logger, deadline);
+            using var repository = RepositoryOpener.Open(settings, logger, deadline);
             return await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
         }, retryTransient: mode == RecoveryMode.ArchiveRecovery);
     }
@@ -151,25 +172,6 @@ public static class Program
 
     private static int FetchFailureCode(RecoveryMode mode, int fatalCode) =>
         mode == RecoveryMode.Standby ? ExitCodes.NotInArchive : fatalCode;
-
-    private static Repository OpenRepository(Settings settings, ILogger logger, TimeSpan deadline)
-    {
-        string url = settings.Get(OptionSpec.Repo)!;
-        return Repository.Open(url, bucket =>
-        {
-            var s3 = new S3Settings(
-                settings.Get(OptionSpec.Region),
-                settings.Get(OptionSpec.Endpoint),
-                settings.GetSwitch(OptionSpec.PathStyle),
-                settings.Get(OptionSpec.CaFile),
-                settings.Get(OptionSpec.Profile),
-                settings.GetSwitch(OptionSpec.UseInstanceMetadata),
-                deadline);
-            long partSize = settings.GetSize(OptionSpec.PartSize, 5L << 20, 5L << 30);
-            int concurrency = settings.GetInt(OptionSpec.UploadConcurrency, 1, 64);
-            return new S3ObjectStore(S3ClientFactory.Create(s3), bucket, partSize, concurrency, logger);
-        });
-    }
 
     /// <summary>
     /// Runs a command under the guard's deadline and signal token, and turns every failure into one log

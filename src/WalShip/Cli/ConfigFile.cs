@@ -66,15 +66,17 @@ public static class ConfigFile
             if (spec is null)
             {
                 // The key itself is not echoed: a pasted secret can look like one.
-                string? near = OptionSpec.All.Where(o => o != OptionSpec.Config)
+                string? near = OptionSpec.All.Where(o => o != OptionSpec.Config && !o.IsFlagOnly)
                     .Select(o => (o.Name, Distance: EditDistance(o.Name, key)))
                     .Where(c => c.Distance <= 2).OrderBy(c => c.Distance).Select(c => c.Name).FirstOrDefault();
                 throw new UsageException(near is not null
                     ? $"{path}:{number}: unknown key; did you mean '{near}'?"
-                    : $"{path}:{number}: unknown key (known: {string.Join(", ", OptionSpec.All.Where(o => o != OptionSpec.Config).Select(o => o.Name))})");
+                    : $"{path}:{number}: unknown key (known: {string.Join(", ", OptionSpec.All.Where(o => o != OptionSpec.Config && !o.IsFlagOnly).Select(o => o.Name))})");
             }
             if (spec == OptionSpec.Config)
                 throw new UsageException($"{path}:{number}: a config file cannot name another config file");
+            if (spec.IsFlagOnly)
+                throw new UsageException($"{path}:{number}: '{key}' is a command-line flag of {string.Join("/", spec.Commands!)} only, never read from a config file");
             if (!values.TryAdd(key, value))
                 throw new UsageException($"{path}:{number}: '{key}' is set twice");
         }

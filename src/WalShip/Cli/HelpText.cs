@@ -5,15 +5,18 @@ namespace WalShip.Cli;
 /// <summary>The --help texts. The options part comes from <see cref="OptionSpec.All"/>, so it cannot drift.</summary>
 public static class HelpText
 {
-    public const string Overview = """
-        walship - ship PostgreSQL WAL to S3 (or a directory) and back
+    public static string Overview()
+    {
+        var text = new StringBuilder("walship - ship PostgreSQL WAL to S3 (or a directory) and back\n\nUsage:\n");
+        foreach (var entry in CommandTable.All)
+            text.Append($"  walship {entry.Synopsis,-28} {entry.Summary}\n");
+        text.Append($"  walship {"help [COMMAND]",-28} this text, or a command's\n");
+        text.Append("  walship --version\n\n");
+        text.Append(OverviewBody);
+        return text.ToString();
+    }
 
-        Usage:
-          walship push  [options] %p %f    archive_command: store one WAL file
-          walship fetch [options] %f %p    restore_command: restore one WAL file
-          walship help [COMMAND]           this text, or a command's
-          walship --version
-
+    private const string OverviewBody = """
         In postgresql.conf on the primary:
           archive_mode = on
           archive_command = 'walship push %p %f'
@@ -22,6 +25,7 @@ public static class HelpText
 
         Settings come from --flags, WALSHIP_* variables, a config file (--config) and the
         standard AWS variables, in that order. Run 'walship help push' for the details.
+
         """;
 
     public const string Push = """
@@ -76,13 +80,17 @@ public static class HelpText
           restore_command = 'walship --repo s3://my-bucket/prod-db --region eu-west-1 fetch %f %p'
         """;
 
-    public static string Options()
+    /// <summary>The options reference: all options, or those of one command.</summary>
+    public static string Options(string? command = null)
     {
         var text = new StringBuilder("Options (flag / environment variable; also 'name = value' in the config file):\n");
-        foreach (var spec in OptionSpec.All)
+        foreach (var spec in OptionSpec.For(command))
         {
             string flag = spec.IsSwitch ? $"--{spec.Name}" : $"--{spec.Name} {spec.ValueHint}";
-            text.Append($"  {flag}\n      {spec.EnvironmentVariable}");
+            if (spec.IsFlagOnly)
+                text.Append($"  {flag}\n      flag only, for {string.Join(", ", spec.Commands!)}");
+            else
+                text.Append($"  {flag}\n      {spec.EnvironmentVariable}");
             if (spec.AwsFallbackEnv is { } aws)
                 text.Append($", then {string.Join(", ", aws)}");
             text.Append('\n');
@@ -94,10 +102,7 @@ public static class HelpText
         return text.ToString();
     }
 
-    public static string For(string? command) => command switch
-    {
-        "push" => Push + "\n\n" + Options(),
-        "fetch" => Fetch + "\n\n" + Options(),
-        _ => Overview + "\n\n" + Options(),
-    };
+    public static string For(string? command) => command is not null && CommandTable.Find(command) is { } entry
+        ? entry.Help + "\n\n" + Options(entry.Name)
+        : Overview() + "\n" + Options();
 }

@@ -10,9 +10,16 @@ public sealed record OptionSpec(
     string? Default = null,
     bool IsSwitch = false,
     string[]? AwsFallbackEnv = null,
-    string? ValueHint = null)
+    string? ValueHint = null,
+    string[]? Commands = null)
 {
     public string EnvironmentVariable => "WALSHIP_" + Name.ToUpperInvariant().Replace('-', '_');
+
+    /// <summary>An option that belongs to some commands only (--json, --confirm, ...) is a command-line
+    /// flag only: a --confirm in a config file or the environment would turn every dry run into a delete.</summary>
+    public bool IsFlagOnly => Commands is not null;
+
+    public bool AppliesTo(string? command) => Commands is null || (command is not null && Commands.Contains(command));
 
     public static readonly OptionSpec Repo = new("repo",
         "Repository URL: s3://bucket/prefix or file:///path.", Default: "file:///var/lib/postgresql/walship", ValueHint: "URL");
@@ -56,6 +63,9 @@ public sealed record OptionSpec(
         Repo, Region, Endpoint, PathStyle, CaFile, Profile, UseInstanceMetadata, CompressionLevel, CompressionThreads, PartSize,
         UploadConcurrency, Deadline, PgData, FatalExitCode, LogFormat, LogLevel, Config,
     ];
+
+    /// <summary>Options of one command, for its --help: the global ones and its own.</summary>
+    public static IEnumerable<OptionSpec> For(string? command) => All.Where(spec => command is null || spec.AppliesTo(command));
 
     public static OptionSpec? Find(string name)
     {

@@ -36,6 +36,11 @@ public sealed class Settings
         {
             if (flags.TryGetValue(spec.Name, out var flag))
                 Set(spec, flag, "--" + spec.Name);
+            else if (spec.IsFlagOnly)
+            {
+                if (spec.Default is not null)
+                    Set(spec, spec.Default, "default");
+            }
             else if (NonEmpty(environment(spec.EnvironmentVariable)) is { } env)
                 Set(spec, env, spec.EnvironmentVariable);
             else if (file.TryGetValue(spec.Name, out var fromFile))

@@ -1,0 +1,35 @@
+using Microsoft.Extensions.Logging;
+
+namespace WalShip.Cli;
+
+/// <summary>What a command gets to run with: its positional arguments, resolved settings, the logger,
+/// and a token cancelled at the deadline or on SIGTERM/SIGINT.</summary>
+public sealed record Invocation(string Command, IReadOnlyList<string> Arguments, Settings Settings, ILogger Logger, CancellationToken Token);
+
+/// <summary>
+/// One walship command. <see cref="Run"/> is null for push and fetch, which <see cref="Program"/> runs
+/// itself because of what they owe PostgreSQL before anything else (the failure code, the deadline).
+/// An admin command's failures map to exit codes by <c>ExitCodes.For</c>.
+/// </summary>
+public sealed record CommandEntry(
+    string Name,
+    string Synopsis,
+    string Summary,
+    string Help,
+    int MinArguments,
+    int MaxArguments,
+    Func<Invocation, Task<int>>? Run = null);
+
+/// <summary>Every command, in the order --help lists them.</summary>
+public static class CommandTable
+{
+    public static readonly CommandEntry Push = new("push", "push  [options] %p %f", "archive_command: store one WAL file", HelpText.Push, 2, 2);
+    public static readonly CommandEntry Fetch = new("fetch", "fetch [options] %f %p", "restore_command: restore one WAL file", HelpText.Fetch, 2, 2);
+
+    public static readonly CommandEntry[] All =
+    [
+        Push, Fetch,
+    ];
+
+    public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);
+}
