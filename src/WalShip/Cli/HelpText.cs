@@ -3,7 +3,7 @@ using System.Text;
 namespace WalShip.Cli;
 
 /// <summary>The --help texts. The options part comes from <see cref="OptionSpec.All"/>, so it cannot drift.</summary>
-public static class HelpText
+public static partial class HelpText
 {
     public static string Overview()
     {

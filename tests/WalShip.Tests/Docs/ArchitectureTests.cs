@@ -53,11 +53,19 @@ public sealed partial class ArchitectureTests
         Assert.Equal(AllowedDependencies.Keys.Order(), seen.Order());
     }
 
+    /// <summary>The only files that may start a process, each with an argument list and never a shell:
+    /// walship re-executing itself for detached look-ahead work, and pg_basebackup for base backups.</summary>
+    private static readonly string[] ProcessStarters = ["Cli/SelfLauncher.cs", "Commands/Backup/PgBaseBackupProcess.cs"];
+
     [Fact]
-    public void WalshipNeverStartsAProcess()
+    public void WalshipNeverStartsAProcess_ExceptWhereListed()
     {
         foreach (var (_, file, text) in Sources())
         {
+            Assert.DoesNotContain("\"/bin/sh\"", text);
+            Assert.DoesNotContain("UseShellExecute = true", text);
+            if (ProcessStarters.Contains(file))
+                continue;
             Assert.DoesNotContain("ProcessStartInfo", text);
             Assert.DoesNotContain("Process.Start", text);
             Assert.DoesNotContain("\"/bin/sh\"", text);
