@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Security.Cryptography;
 using WalShip.Pipeline;
 using WalShip.Wal;
 
@@ -18,18 +19,20 @@ public sealed class EncodedObject(PooledBuffer body, ObjectHeader header, WalSeg
 public readonly record struct DecodedObject(ObjectHeader Header, long StoredBytes, ulong PageSystemIdentifier);
 
 /// <summary>
-/// The two pipelines of the object format. Encode: read → [WAL page checks, SHA-256] → zstd → pooled
-/// buffer, behind a header patched in at the end. Decode: header → zstd → [size limit, SHA-256, WAL page
-/// checks] → caller's sink, and nothing is trusted until the last byte has been checked.
+/// The two pipelines of the object format. Encode: read → [WAL page checks, SHA-256] → zstd → [AES-GCM]
+/// → pooled buffer, behind a header patched in at the end. Decode: header → [AES-GCM] → zstd → [size
+/// limit, SHA-256, WAL page checks] → caller's sink, and nothing is trusted until the last byte has been
+/// checked. The SHA-256 is always of the raw file, so push compares content whatever the encryption.
 /// </summary>
 public static class ObjectCodec
 {
     private const int ReadChunk = 1 << 20;
 
     public static async Task<EncodedObject> EncodeAsync(Stream raw, WalFileName name, int compressionLevel,
-        ulong nonSegmentSystemIdentifier, CancellationToken cancellationToken, int compressionThreads = 1)
+        ulong nonSegmentSystemIdentifier, CancellationToken cancellationToken, int compressionThreads = 1, KeyRing? keys = null)
     {
         long rawLength = raw.Length;
+        var key = keys is { EncryptOnPush: true } ? keys.Current : null;
         var body = new PooledBuffer();
         try
         {
@@ -37,19 +40,29 @@ public static class ObjectCodec
             var wal = name.HasWalPages ? new WalSegmentValidator(name, rawLength) : null;
             using var sha = HashFilter.Sha256();
             var size = new SizeFilter();
-            using var compress = new ZstdCompressFilter(body, compressionLevel, compressionThreads);
+            ObjectHeader? built = null;
+            // Complete() runs size, WAL and SHA-256 before the compressor flushes into the cipher, so the
+            // header is known when the last chunk, which authenticates it, is sealed.
+            byte[] BuildHeader()
+            {
+                built = new ObjectHeader(Codec.Zstd, name.Kind, size.Length, wal?.SystemIdentifier ?? nonSegmentSystemIdentifier,
+                    sha.Digest, key is null ? Cipher.None : Cipher.Aes256Gcm, key?.Id ?? 0);
+                byte[] bytes = new byte[ObjectHeader.Size];
+                built.Value.WriteTo(bytes);
+                return bytes;
+            }
+
+            using var encrypt = key is null ? null : StartEncryption(body, key, BuildHeader);
+            using var compress = new ZstdCompressFilter((IByteFilter?)encrypt ?? body, compressionLevel, compressionThreads);
             IByteFilter pipeline = wal is null
                 ? new FilterGroup(size, sha, compress)
                 : new FilterGroup(size, wal, sha, compress);
 
             await PumpAsync(raw, pipeline, null, cancellationToken);
 
-            var header = new ObjectHeader(Codec.Zstd, name.Kind, size.Length,
-                wal?.SystemIdentifier ?? nonSegmentSystemIdentifier, sha.Digest);
-            Span<byte> headerBytes = stackalloc byte[ObjectHeader.Size];
-            header.WriteTo(headerBytes);
+            byte[] headerBytes = built is null ? BuildHeader() : BuildHeaderBytes(built.Value);
             body.Overwrite(0, headerBytes);
-            return new EncodedObject(body, header, wal);
+            return new EncodedObject(body, built!.Value, wal);
         }
         catch
         {
@@ -58,11 +71,38 @@ public static class ObjectCodec
         }
     }
 
+    private static byte[] BuildHeaderBytes(ObjectHeader header)
+    {
+        byte[] bytes = new byte[ObjectHeader.Size];
+        header.WriteTo(bytes);
+        return bytes;
+    }
+
+    /// <summary>Writes the object's random salt after the header and returns the filter that encrypts
+    /// the rest under the key derived from it.</summary>
+    private static AesGcmEncryptFilter StartEncryption(PooledBuffer body, EncryptionKey key, Func<byte[]> header)
+    {
+        Span<byte> salt = stackalloc byte[AesGcmChunks.SaltSize];
+        RandomNumberGenerator.Fill(salt);
+        body.Write(salt);
+        Span<byte> objectKey = stackalloc byte[AesGcmChunks.KeySize];
+        AesGcmChunks.DeriveObjectKey(key.Material, salt, objectKey);
+        try
+        {
+            return new AesGcmEncryptFilter(body, objectKey, header);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(objectKey);
+        }
+    }
+
     /// <summary>Decodes and verifies an object, writing the raw bytes to <paramref name="rawSink"/>.
     /// Throws <see cref="CorruptObjectException"/> for anything that does not verify, and
-    /// <see cref="EndOfStreamException"/> when the store delivered fewer bytes than it announced.</summary>
+    /// <see cref="EndOfStreamException"/> when the store delivered fewer bytes than it announced, and
+    /// <see cref="ObjectKeyException"/> when the object is encrypted with a key <paramref name="keys"/> lacks.</summary>
     public static async Task<DecodedObject> DecodeAsync(Stream stored, long storedLength, WalFileName name,
-        IByteFilter rawSink, CancellationToken cancellationToken)
+        IByteFilter rawSink, CancellationToken cancellationToken, KeyRing? keys = null)
     {
         byte[] headerBytes = new byte[ObjectHeader.Size];
         int got = await stored.ReadAtLeastAsync(headerBytes, ObjectHeader.Size, throwOnEndOfStream: false, cancellationToken);
@@ -78,11 +118,20 @@ public static class ObjectCodec
         IByteFilter raw = wal is null ? new FilterGroup(size, sha, rawSink) : new FilterGroup(size, wal, sha, rawSink);
         using var decompress = header.Codec == Codec.Zstd ? new ZstdDecompressFilter(raw) : null;
         IByteFilter pipeline = (IByteFilter?)decompress ?? raw;
+        long prefixLength = ObjectHeader.Size;
+        using var decrypt = header.Cipher == Cipher.Aes256Gcm
+            ? await StartDecryptionAsync(stored, storedLength, (keys ?? KeyRing.Empty).Find(header.KeyId), headerBytes, pipeline, cancellationToken)
+            : null;
+        if (decrypt is not null)
+        {
+            pipeline = decrypt;
+            prefixLength += AesGcmChunks.SaltSize;
+        }
 
         long storedBytes;
         try
         {
-            storedBytes = ObjectHeader.Size + await PumpAsync(stored, pipeline, storedLength - ObjectHeader.Size, cancellationToken);
+            storedBytes = prefixLength + await PumpAsync(stored, pipeline, storedLength - prefixLength, cancellationToken);
         }
         catch (Exception e) when (e is InvalidDataException or WalFormatException)
         {
@@ -96,6 +145,29 @@ public static class ObjectCodec
         if (wal is not null && wal.SystemIdentifier != header.SystemIdentifier)
             throw new CorruptObjectException($"WAL pages carry system identifier {wal.SystemIdentifier}, the object header says {header.SystemIdentifier}");
         return new DecodedObject(header, storedBytes, wal?.SystemIdentifier ?? 0);
+    }
+
+    private static async Task<AesGcmDecryptFilter> StartDecryptionAsync(Stream stored, long storedLength, EncryptionKey key,
+        byte[] header, IByteFilter next, CancellationToken cancellationToken)
+    {
+        byte[] salt = new byte[AesGcmChunks.SaltSize];
+        int got = await stored.ReadAtLeastAsync(salt, salt.Length, throwOnEndOfStream: false, cancellationToken);
+        if (got < salt.Length)
+        {
+            if (storedLength >= ObjectHeader.Size + salt.Length)
+                throw new EndOfStreamException($"connection ended after {ObjectHeader.Size + got} of {storedLength} bytes");
+            throw new CorruptObjectException($"encrypted object is truncated: {ObjectHeader.Size + got} bytes, no room for its salt");
+        }
+        byte[] objectKey = new byte[AesGcmChunks.KeySize];
+        try
+        {
+            AesGcmChunks.DeriveObjectKey(key.Material, salt, objectKey);
+            return new AesGcmDecryptFilter(next, objectKey, header);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(objectKey);
+        }
     }
 
     /// <summary>Streams <paramref name="source"/> through <paramref name="pipeline"/> with one pooled

@@ -10,6 +10,13 @@ public enum Codec : byte
     Zstd = 1,
 }
 
+public enum Cipher : byte
+{
+    None = 0,
+    /// <summary>Chunked AES-256-GCM (Pipeline/AesGcmFilters.cs); a 32-byte salt follows the header.</summary>
+    Aes256Gcm = 1,
+}
+
 /// <summary>
 /// The fixed 72-byte header in front of every archived WAL file. It makes an object self-describing:
 /// fetch needs nothing but the object to decode and verify it.
@@ -17,23 +24,26 @@ public enum Codec : byte
 ///  0  "WSHP"           magic
 ///  4  u8               format version (1)
 ///  5  u8               codec (0 none, 1 zstd)
-///  6  u8               cipher (0 none)
+///  6  u8               cipher (0 none, 1 aes-256-gcm)
 ///  7  u8               file kind (segment, history, backup, partial)
 ///  8  u64              raw length
 /// 16  u64              PostgreSQL system identifier (0 when the file has no WAL pages)
-/// 24  u64              reserved, 0
+/// 24  byte[8]          key id of the encryption key (0 when not encrypted)
 /// 32  byte[32]         SHA-256 of the raw file
 /// 64  u32              reserved, 0
 /// 68  u32              CRC32C of bytes 0..67
 /// </code>
-/// All integers little-endian.
+/// All integers little-endian. An encrypted object's body starts with the 32-byte salt of its key,
+/// and the header is authenticated with the body's last chunk.
 /// </summary>
 public readonly record struct ObjectHeader(
     Codec Codec,
     WalFileKind Kind,
     long RawLength,
     ulong SystemIdentifier,
-    ReadOnlyMemory<byte> RawSha256)
+    ReadOnlyMemory<byte> RawSha256,
+    Cipher Cipher = Cipher.None,
+    ulong KeyId = 0)
 {
     public const int Size = 72;
     public const byte FormatVersion = 1;
@@ -48,10 +58,11 @@ public readonly record struct ObjectHeader(
         Magic.CopyTo(destination);
         destination[4] = FormatVersion;
         destination[5] = (byte)Codec;
-        destination[6] = 0;
+        destination[6] = (byte)Cipher;
         destination[7] = (byte)Kind;
         BinaryPrimitives.WriteInt64LittleEndian(destination[8..], RawLength);
         BinaryPrimitives.WriteUInt64LittleEndian(destination[16..], SystemIdentifier);
+        BinaryPrimitives.WriteUInt64BigEndian(destination[24..], KeyId);
         RawSha256.Span.CopyTo(destination[32..]);
         BinaryPrimitives.WriteUInt32LittleEndian(destination[68..], Crc32CFilter.Compute(destination[..68]));
     }
@@ -70,7 +81,7 @@ public readonly record struct ObjectHeader(
             throw new CorruptObjectException("object header checksum mismatch");
         if (source[5] > (byte)Codec.Zstd)
             throw new CorruptObjectException($"unknown codec {source[5]}");
-        if (source[6] != 0)
+        if (source[6] > (byte)Cipher.Aes256Gcm)
             throw new CorruptObjectException($"object is encrypted with cipher {source[6]}, which this walship cannot read");
         if (source[7] > (byte)WalFileKind.Partial)
             throw new CorruptObjectException($"unknown file kind {source[7]}");
@@ -83,8 +94,13 @@ public readonly record struct ObjectHeader(
             (WalFileKind)source[7],
             rawLength,
             BinaryPrimitives.ReadUInt64LittleEndian(source[16..]),
-            source.Slice(32, 32).ToArray());
+            source.Slice(32, 32).ToArray(),
+            (Cipher)source[6],
+            BinaryPrimitives.ReadUInt64BigEndian(source[24..]));
     }
+
+    /// <summary>The key id as walship prints it: 16 hex digits.</summary>
+    public static string FormatKeyId(ulong keyId) => keyId.ToString("x16");
 
     public string Sha256Hex => Convert.ToHexStringLower(RawSha256.Span);
 }

@@ -58,10 +58,47 @@ public sealed record OptionSpec(
     public static readonly OptionSpec Config = new("config",
         "Config file of 'key = value' lines; keys are these option names.", ValueHint: "FILE");
 
+    // Encryption (issue 4): server-side by S3, client-side by walship before upload.
+    public static readonly OptionSpec Sse = new("sse",
+        "Server-side encryption S3 applies to the objects walship writes: AES256 (S3-managed keys) or aws:kms. S3 repositories only.", ValueHint: "MODE");
+    public static readonly OptionSpec SseKmsKeyId = new("sse-kms-key-id",
+        "KMS key (key id, key ARN or alias ARN) for --sse aws:kms. Without it S3 uses the account's aws/s3 key.", ValueHint: "KEY");
+    public static readonly OptionSpec Encryption = new("encryption",
+        "Client-side encryption of the objects push writes: none or aes-256-gcm (needs a key). Fetch decrypts what an object's header names, whatever this says.", Default: "none", ValueHint: "CIPHER");
+    public static readonly OptionSpec EncryptionKeyFile = new("encryption-key-file",
+        "The current 32-byte key: a file of exactly 32 raw bytes, or of 64 hex digits, or of base64 text. Refused if group or others may read it.", ValueHint: "FILE");
+    public static readonly OptionSpec EncryptionKey = new("encryption-key",
+        "The current key as 64 hex digits or base64 text, instead of --encryption-key-file. Refused on the command line, where ps would show it; set the variable.", ValueHint: "KEY");
+    public static readonly OptionSpec DecryptionKeyFiles = new("decryption-key-files",
+        "Comma-separated files of earlier keys, tried by key id to read objects pushed before a key rotation.", ValueHint: "FILES");
+    // STS's --external-id (owned by the sts feature) is also what `walship policy` writes into the trust policy.
+    public static readonly OptionSpec ExternalId = new("external-id",
+        "External id required when assuming the role (sts:ExternalId).", ValueHint: "ID");
+
+    // walship policy (issue 4): command-only inputs of the IAM documents it prints.
+    public static readonly OptionSpec PolicyBucket = new("bucket",
+        "Bucket holding the repository (in account A).", ValueHint: "BUCKET", Commands: ["policy"]);
+    public static readonly OptionSpec PolicyPrefix = new("prefix",
+        "Repository prefix inside the bucket (as in s3://bucket/prefix); empty means the whole bucket.", ValueHint: "PREFIX", Commands: ["policy"]);
+    public static readonly OptionSpec PolicyReaderAccount = new("reader-account",
+        "12-digit AWS account id of the standby (account B).", ValueHint: "ACCOUNT", Commands: ["policy"]);
+    public static readonly OptionSpec PolicyReaderRoleName = new("reader-role-name",
+        "Name of the role the standby assumes in account B.", Default: "walship-reader", ValueHint: "NAME", Commands: ["policy"]);
+    public static readonly OptionSpec PolicyWriterRoleArn = new("writer-role-arn",
+        "ARN of the primary's role in account A, named in the KMS key policy.", ValueHint: "ARN", Commands: ["policy"]);
+    public static readonly OptionSpec PolicyKmsKeyArn = new("kms-key-arn",
+        "ARN of the KMS key used with --sse aws:kms; adds the key policy statement and kms permissions.", ValueHint: "ARN", Commands: ["policy"]);
+    public static readonly OptionSpec PolicyAllowPrune = new("allow-prune",
+        "Give the writer s3:DeleteObject on the prefix, for a primary that prunes old WAL.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+    public static readonly OptionSpec Json = new("json",
+        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+
     public static readonly OptionSpec[] All =
     [
         Repo, Region, Endpoint, PathStyle, CaFile, Profile, UseInstanceMetadata, CompressionLevel, CompressionThreads, PartSize,
         UploadConcurrency, Deadline, PgData, FatalExitCode, LogFormat, LogLevel, Config,
+        Sse, SseKmsKeyId, Encryption, EncryptionKeyFile, EncryptionKey, DecryptionKeyFiles, ExternalId,
+        PolicyBucket, PolicyPrefix, PolicyReaderAccount, PolicyReaderRoleName, PolicyWriterRoleArn, PolicyKmsKeyArn, PolicyAllowPrune, Json,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

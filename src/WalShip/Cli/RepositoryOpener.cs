@@ -10,7 +10,9 @@ public static class RepositoryOpener
     public static Repository Open(Settings settings, ILogger logger, TimeSpan deadline)
     {
         string url = settings.Get(OptionSpec.Repo)!;
-        return Repository.Open(url, bucket =>
+        var serverSideEncryption = EncryptionSettings.ServerSide(settings, url);
+        var keys = EncryptionSettings.Keys(settings);
+        return Repository.Open(url, keys, bucket =>
         {
             var s3 = new S3Settings(
                 settings.Get(OptionSpec.Region),
@@ -22,7 +24,7 @@ public static class RepositoryOpener
                 deadline);
             long partSize = settings.GetSize(OptionSpec.PartSize, 5L << 20, 5L << 30);
             int concurrency = settings.GetInt(OptionSpec.UploadConcurrency, 1, 64);
-            return new S3ObjectStore(S3ClientFactory.Create(s3), bucket, partSize, concurrency, logger);
+            return new S3ObjectStore(S3ClientFactory.Create(s3), bucket, partSize, concurrency, logger, serverSideEncryption);
         });
     }
 }

@@ -52,7 +52,7 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
             TemporaryFiles.Register(temp);
             try
             {
-                decoded = await DecodeToFileAsync(name, reader, temp, cancellationToken);
+                decoded = await DecodeToFileAsync(name, reader, temp, repository.Keys, cancellationToken);
                 await CheckClusterAsync(name, decoded, dataDirectory, cancellationToken);
                 // RECOVERYXLOG and RECOVERYHISTORY need no fsync: after a crash PostgreSQL removes them and
                 // asks again. Anything else (pg_rewind, a copy by hand) is made durable before it appears.
@@ -67,6 +67,10 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
             catch (CorruptObjectException e)
             {
                 throw new StorageException(ErrorClass.Corrupt, $"{store.Describe(key)} is corrupt: {e.Message}", e);
+            }
+            catch (ObjectKeyException e)
+            {
+                throw new StorageException(ErrorClass.Config, $"cannot decrypt {store.Describe(key)}: {e.Message}", e);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -100,11 +104,11 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
                 $"{repository.Url} belongs to cluster {manifest.SystemIdentifier}, but {dataDirectory} is cluster {clusterId}: wrong --repo");
     }
 
-    private static async Task<DecodedObject> DecodeToFileAsync(WalFileName name, ObjectReader reader, string temp, CancellationToken cancellationToken)
+    private static async Task<DecodedObject> DecodeToFileAsync(WalFileName name, ObjectReader reader, string temp, KeyRing keys, CancellationToken cancellationToken)
     {
         using var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write, FileShare.None);
         var sink = new FileSink(handle);
-        return await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, sink, cancellationToken);
+        return await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, sink, cancellationToken, keys);
     }
 
     /// <summary>Never hand a standby WAL from another cluster: compare with its pg_control, or with the

@@ -114,7 +114,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         {
             try
             {
-                return await ObjectCodec.EncodeAsync(file, name, compressionLevel, clusterId, cancellationToken, compressionThreads);
+                return await ObjectCodec.EncodeAsync(file, name, compressionLevel, clusterId, cancellationToken, compressionThreads, repository.Keys);
             }
             catch (WalFormatException e)
             {
@@ -140,7 +140,11 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         try
         {
             using var reader = await store.OpenReadAsync(key, cancellationToken);
-            archived = await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, NullFilter.Instance, cancellationToken);
+            archived = await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, NullFilter.Instance, cancellationToken, repository.Keys);
+        }
+        catch (ObjectKeyException e)
+        {
+            throw new StorageException(ErrorClass.Config, $"{store.Describe(key)} already exists and cannot be compared with this file: {e.Message}");
         }
         catch (Exception e) when (e is CorruptObjectException || e is StorageException { Class: ErrorClass.Corrupt })
         {

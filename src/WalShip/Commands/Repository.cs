@@ -5,13 +5,18 @@ using WalShip.Storage;
 namespace WalShip.Commands;
 
 /// <summary>A repository opened from its URL: the store, and where things live in it.</summary>
-public sealed class Repository(IObjectStore store, ArchiveLayout layout, string url) : IDisposable
+public sealed class Repository(IObjectStore store, ArchiveLayout layout, string url, KeyRing? keys = null) : IDisposable
 {
+    /// <summary>Client-side encryption keys: push encrypts with the current one, decoding finds one by key id.</summary>
+    public KeyRing Keys { get; } = keys ?? KeyRing.Empty;
+
     public IObjectStore Store { get; } = store;
     public ArchiveLayout Layout { get; } = layout;
     public string Url { get; } = url;
 
-    public static Repository Open(string url, Func<string, IObjectStore> s3StoreForBucket)
+    public static Repository Open(string url, Func<string, IObjectStore> s3StoreForBucket) => Open(url, KeyRing.Empty, s3StoreForBucket);
+
+    public static Repository Open(string url, KeyRing keys, Func<string, IObjectStore> s3StoreForBucket)
     {
         if (url.StartsWith("file://", StringComparison.Ordinal))
         {
@@ -20,7 +25,7 @@ public sealed class Repository(IObjectStore store, ArchiveLayout layout, string 
                 throw new StorageException(ErrorClass.Usage, $"repository URL '{url}' contains a NUL byte");
             if (!path.StartsWith('/'))
                 throw new StorageException(ErrorClass.Usage, $"repository URL '{url}' needs an absolute path: file:///path/to/repo");
-            return new Repository(new FileObjectStore(path), new ArchiveLayout(""), url);
+            return new Repository(new FileObjectStore(path), new ArchiveLayout(""), url, keys);
         }
         if (url.StartsWith("s3://", StringComparison.Ordinal))
         {
@@ -32,7 +37,7 @@ public sealed class Repository(IObjectStore store, ArchiveLayout layout, string 
                 throw new StorageException(ErrorClass.Usage, $"'{bucket}' in repository URL '{url}' is not a valid S3 bucket name");
             if (prefix.Contains("//") || prefix.Split('/').Any(part => part is "." or ".."))
                 throw new StorageException(ErrorClass.Usage, $"repository prefix '{prefix}' has empty, '.' or '..' parts");
-            return new Repository(s3StoreForBucket(bucket), new ArchiveLayout(prefix), url);
+            return new Repository(s3StoreForBucket(bucket), new ArchiveLayout(prefix), url, keys);
         }
         throw new StorageException(ErrorClass.Usage, $"repository URL '{url}' must start with s3:// or file://");
     }

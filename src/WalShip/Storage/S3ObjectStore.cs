@@ -7,12 +7,32 @@ using WalShip.Pipeline;
 
 namespace WalShip.Storage;
 
+/// <summary>Server-side encryption S3 applies to the objects walship writes (--sse, --sse-kms-key-id).</summary>
+public sealed record S3ServerSideEncryption(string Method, string? KmsKeyId = null)
+{
+    public static readonly S3ServerSideEncryption S3Managed = new("AES256");
+    public static readonly S3ServerSideEncryption Kms = new("aws:kms");
+
+    internal void ApplyTo(PutObjectRequest request)
+    {
+        request.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(Method);
+        request.ServerSideEncryptionKeyManagementServiceKeyId = KmsKeyId;
+    }
+
+    internal void ApplyTo(InitiateMultipartUploadRequest request)
+    {
+        request.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(Method);
+        request.ServerSideEncryptionKeyManagementServiceKeyId = KmsKeyId;
+    }
+}
+
 /// <summary>
 /// A repository in an S3 bucket (or an S3-compatible server). Writes are conditional (If-None-Match: *)
 /// where the store honours it; the command layer still checks before and after, because some
 /// S3-compatible servers ignore the condition.
 /// </summary>
-public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize, int uploadConcurrency, ILogger logger) : IObjectStore
+public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize, int uploadConcurrency, ILogger logger,
+    S3ServerSideEncryption? serverSideEncryption = null) : IObjectStore
 {
     public string Bucket { get; } = bucket;
 
@@ -90,6 +110,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             ContentType = "application/octet-stream",
         };
         request.Headers.ContentLength = body.Length;
+        serverSideEncryption?.ApplyTo(request);
         foreach (var (name, value) in metadata)
             request.Metadata[name] = value;
 
@@ -107,6 +128,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             ChecksumAlgorithm = ChecksumAlgorithm.CRC32C,
             ContentType = "application/octet-stream",
         };
+        serverSideEncryption?.ApplyTo(initiate);
         foreach (var (name, value) in metadata)
             initiate.Metadata[name] = value;
         string uploadId = (await client.InitiateMultipartUploadAsync(initiate, cancellationToken)).UploadId;

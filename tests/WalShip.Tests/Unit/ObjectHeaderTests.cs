@@ -126,7 +126,7 @@ public class ObjectHeaderTests
     [InlineData(4, 2, "version")]
     [InlineData(5, 2, "codec")]
     [InlineData(5, 255, "codec")]
-    [InlineData(6, 1, "cipher")]
+    [InlineData(6, 2, "cipher")]
     [InlineData(7, 4, "kind")]
     public void RejectsUnknownFieldValuesEvenWithValidChecksum(int offset, byte value, string expectedWord)
     {
