@@ -26,9 +26,13 @@ public static class CommandTable
     public static readonly CommandEntry Push = new("push", "push  [options] %p %f", "archive_command: store one WAL file", HelpText.Push, 2, 2);
     public static readonly CommandEntry Fetch = new("fetch", "fetch [options] %f %p", "restore_command: restore one WAL file", HelpText.Fetch, 2, 2);
 
+    // Cross-account setup (issue 4).
+    public static readonly CommandEntry Policy = new("policy", "policy --bucket B --reader-account ID", "print the IAM policies for a cross-account setup",
+        HelpText.Policy, 0, 0, PolicyCli.RunAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch,
+        Push, Fetch, Policy,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);

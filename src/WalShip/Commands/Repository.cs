@@ -42,7 +42,7 @@ public sealed class Repository(IObjectStore store, ArchiveLayout layout, string 
         throw new StorageException(ErrorClass.Usage, $"repository URL '{url}' must start with s3:// or file://");
     }
 
-    private static bool IsValidBucketName(string name) =>
+    internal static bool IsValidBucketName(string name) =>
         name.Length is >= 3 and <= 63
         && name.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '-' or '.')
         && char.IsAsciiLetterOrDigit(name[0]) && char.IsAsciiLetterOrDigit(name[^1]);

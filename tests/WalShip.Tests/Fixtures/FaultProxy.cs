@@ -55,8 +55,13 @@ public sealed record FaultAction(FaultKind Kind, int Status = 0, string? ErrorCo
 
 /// <summary>What a <see cref="FaultRule"/> sees of a request. <paramref name="Number"/> counts the proxy's
 /// requests from 1; <paramref name="Random"/> is the proxy's seeded generator (rules run one at a time).</summary>
-public sealed record FaultRequest(string Method, string Target, long Number, bool HasBody, Random Random)
+public sealed record FaultRequest(string Method, string Target, long Number, bool HasBody, Random Random,
+    IReadOnlyList<(string Name, string Value)>? Headers = null)
 {
+    /// <summary>The value of a request header (case-insensitive name), or null.</summary>
+    public string? Header(string name) =>
+        Headers?.FirstOrDefault(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
+
     /// <summary>The path without the query, e.g. /bucket/prefix/wal/00000001/000000010000000000000005.</summary>
     public string Path => Target.Split('?', 2)[0];
 
@@ -292,7 +297,7 @@ public sealed class FaultProxy : IAsyncDisposable
         long number = Interlocked.Increment(ref _requests);
         FaultAction action;
         lock (_ruleGate)
-            action = _rule(new FaultRequest(request.Method, request.Target, number, request.Body.HasBody, _random));
+            action = _rule(new FaultRequest(request.Method, request.Target, number, request.Body.HasBody, _random, request.Headers));
         _counts.AddOrUpdate(action.Label, 1, (_, n) => n + 1);
         _log.Enqueue(new FaultLogEntry(number, request.Method, request.Target, action.Label));
 
