@@ -14,10 +14,11 @@ public sealed class Repository(IObjectStore store, ArchiveLayout layout, string 
     public ArchiveLayout Layout { get; } = layout;
     public string Url { get; } = url;
 
-    public static Repository Open(string url, Func<string, IObjectStore> s3StoreForBucket) => Open(url, KeyRing.Empty, s3StoreForBucket);
+    public static Repository Open(string url, Func<string, IObjectStore> s3StoreForBucket) => Open(url, null, s3StoreForBucket);
 
-    public static Repository Open(string url, KeyRing keys, Func<string, IObjectStore> s3StoreForBucket)
+    public static Repository Open(string url, EncryptionKeys? encryptionKeys, Func<string, IObjectStore> s3StoreForBucket)
     {
+        var keys = encryptionKeys?.Ring ?? KeyRing.Empty;
         if (url.StartsWith("file://", StringComparison.Ordinal))
         {
             string path = Uri.UnescapeDataString(url["file://".Length..]);

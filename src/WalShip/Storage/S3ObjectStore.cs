@@ -305,7 +305,18 @@ internal sealed class ClassifyingReadStream(Stream inner, string location) : Str
     protected override void Dispose(bool disposing)
     {
         if (disposing)
-            inner.Dispose();
+        {
+            try
+            {
+                inner.Dispose();
+            }
+            catch (Exception e) when (e is AmazonClientException or IOException)
+            {
+                // Closing a body that was not read to the end (the reader already failed on it) can drain it
+                // and check its MD5, throwing here and hiding the reader's own, clearer error. A body read to
+                // the end was checked by the last read.
+            }
+        }
         base.Dispose(disposing);
     }
 

@@ -166,12 +166,50 @@ public abstract class EncryptionScenarios : IAsyncLifetime
             var result = await FetchAsync(data, Env(("WALSHIP_ENCRYPTION_KEY_FILE", KeyA), deadline));
             Assert.True(result.ExitCode == 200, result.ToString());
             if (expectedWord is not null)
-                Assert.Contains(expectedWord, result.StdErr);
+                Assert.True(result.StdErr.Contains(expectedWord, StringComparison.Ordinal), result.ToString());
             AssertNothingLeft(data, result);
         }
     }
 
     private const int AesGcmChunksSalt = WalShip.Pipeline.AesGcmChunks.SaltSize;
+
+    /// <summary>PostgreSQL end to end: an encrypting primary (with SSE where the repository is S3), and a
+    /// standby that holds only the key and replays from the archive alone.</summary>
+    [Fact]
+    public async Task StandbyWithOnlyTheKey_ReplaysAnEncryptingPrimary()
+    {
+        var primaryEnv = Encrypting(KeyA, [.. ServerSideEncryption]);
+        await using var primary = await PgCluster.InitAsync("crypto-primary", Tmp);
+        primary.AppendConfig($"""
+            archive_mode = on
+            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
+            wal_level = replica
+            """);
+        await primary.StartAsync(primaryEnv);
+        await primary.QueryAsync("create table t as select generate_series(1, 1000) i");
+
+        await using var standby = await PgCluster.BaseBackupAsync(primary, "crypto-standby");
+        standby.AppendConfig($"""
+            restore_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " fetch %f %p")}
+            wal_retrieve_retry_interval = '200ms'
+            """);
+        standby.CreateSignalFile("standby.signal");
+        await standby.StartAsync(Env(("WALSHIP_ENCRYPTION_KEY_FILE", KeyA)));
+
+        await primary.QueryAsync("insert into t select generate_series(1001, 5000)");
+        string segment = await primary.SwitchWalAsync();
+        await primary.WaitForAsync(
+            async () => string.CompareOrdinal(await primary.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
+            TimeSpan.FromSeconds(60), $"archiving of {segment}");
+        Assert.Equal(Cipher.Aes256Gcm, ObjectHeader.Parse(Repo.ReadObject(RepositoryBackend.SegmentKey(segment))!).Cipher);
+
+        await standby.WaitForAsync(async () => await standby.QueryAsync("select count(*) from t") == "5000",
+            TimeSpan.FromSeconds(60), "the standby to replay the encrypted WAL");
+        Assert.Contains("restored log file", standby.ReadLog());
+    }
+
+    /// <summary>Extra settings of the primary for this repository kind (SSE on S3).</summary>
+    protected virtual (string Key, string Value)[] ServerSideEncryption => [];
 }
 
 public sealed class FileEncryptionScenarios : EncryptionScenarios
@@ -241,6 +279,8 @@ public sealed class FileEncryptionScenarios : EncryptionScenarios
 public sealed class S3EncryptionScenarios : EncryptionScenarios
 {
     protected override async Task<RepositoryBackend> CreateBackendAsync() => await S3RepositoryBackend.StartAsync();
+
+    protected override (string Key, string Value)[] ServerSideEncryption => [("WALSHIP_SSE", "AES256")];
 
     /// <summary>s3rver ignores SSE headers, so they are checked on the wire: every object write (single PUT
     /// and the multipart initiation; not the parts, which S3 refuses them on) carries them.</summary>

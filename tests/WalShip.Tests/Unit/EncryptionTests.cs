@@ -222,6 +222,40 @@ public class EncryptionTests
     }
 
     [Fact]
+    public void KeyFilesHoldRawBytesHexOrBase64_AndPrivateOnly()
+    {
+        using var dir = Fixtures.TestPaths.CreateTempDir("walship-keys");
+        byte[] material = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
+        string Write(string name, byte[] content, UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite)
+        {
+            string path = Path.Combine(dir.Path, name);
+            File.WriteAllBytes(path, content);
+            File.SetUnixFileMode(path, mode);
+            return path;
+        }
+
+        foreach (var content in new[]
+                 {
+                     material,
+                     System.Text.Encoding.ASCII.GetBytes(Convert.ToHexStringLower(material) + "\n"),
+                     System.Text.Encoding.ASCII.GetBytes("  " + Convert.ToHexString(material) + "\r\n"),
+                     System.Text.Encoding.ASCII.GetBytes(Convert.ToBase64String(material) + "\n"),
+                 })
+            Assert.Equal(KeyA.Id, Commands.EncryptionKeys.LoadKeyFile(Write("k", content), "--encryption-key-file").Id);
+
+        foreach (var bad in new[] { material[..31], new byte[33], System.Text.Encoding.ASCII.GetBytes(Convert.ToHexString(material)[..62]), "not a key"u8.ToArray() })
+        {
+            var e = Assert.Throws<Storage.StorageException>(() => Commands.EncryptionKeys.LoadKeyFile(Write("bad", bad), "--encryption-key-file"));
+            Assert.Equal(Storage.ErrorClass.Usage, e.Class);
+            Assert.Contains("does not hold a 32-byte key", e.Message);
+        }
+
+        string shared = Write("shared", material, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        Assert.Contains("chmod 600", Assert.Throws<Storage.StorageException>(() => Commands.EncryptionKeys.LoadKeyFile(shared, "x")).Message);
+        Assert.Contains("cannot read", Assert.Throws<Storage.StorageException>(() => Commands.EncryptionKeys.LoadKeyFile(Path.Combine(dir.Path, "missing"), "x")).Message);
+    }
+
+    [Fact]
     public async Task PlaintextObjectsStillDecodeWithKeysConfigured()
     {
         byte[] raw = SyntheticWal.Segment(Seg, validPages: 10);
