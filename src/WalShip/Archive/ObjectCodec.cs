@@ -47,9 +47,7 @@ public static class ObjectCodec
             {
                 built = new ObjectHeader(Codec.Zstd, name.Kind, size.Length, wal?.SystemIdentifier ?? nonSegmentSystemIdentifier,
                     sha.Digest, key is null ? Cipher.None : Cipher.Aes256Gcm, key?.Id ?? 0);
-                byte[] bytes = new byte[ObjectHeader.Size];
-                built.Value.WriteTo(bytes);
-                return bytes;
+                return HeaderBytes(built.Value);
             }
 
             using var encrypt = key is null ? null : StartEncryption(body, key, BuildHeader);
@@ -60,7 +58,7 @@ public static class ObjectCodec
 
             await PumpAsync(raw, pipeline, null, cancellationToken);
 
-            byte[] headerBytes = built is null ? BuildHeader() : BuildHeaderBytes(built.Value);
+            byte[] headerBytes = built is null ? BuildHeader() : HeaderBytes(built.Value);
             body.Overwrite(0, headerBytes);
             return new EncodedObject(body, built!.Value, wal);
         }
@@ -71,7 +69,7 @@ public static class ObjectCodec
         }
     }
 
-    private static byte[] BuildHeaderBytes(ObjectHeader header)
+    private static byte[] HeaderBytes(ObjectHeader header)
     {
         byte[] bytes = new byte[ObjectHeader.Size];
         header.WriteTo(bytes);

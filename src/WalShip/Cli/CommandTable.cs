@@ -27,7 +27,7 @@ public static class CommandTable
     public static readonly CommandEntry Fetch = new("fetch", "fetch [options] %f %p", "restore_command: restore one WAL file", HelpText.Fetch, 2, 2);
 
     // Cross-account setup (issue 4).
-    public static readonly CommandEntry Policy = new("policy", "policy --bucket B --reader-account ID", "print the IAM policies for a cross-account setup",
+    public static readonly CommandEntry Policy = new("policy", "policy [options]", "print IAM policies for a cross-account setup",
         HelpText.Policy, 0, 0, PolicyCli.RunAsync);
 
     public static readonly CommandEntry[] All =
