@@ -26,9 +26,13 @@ public static class CommandTable
     public static readonly CommandEntry Push = new("push", "push  [options] %p %f", "archive_command: store one WAL file", HelpText.Push, 2, 2);
     public static readonly CommandEntry Fetch = new("fetch", "fetch [options] %f %p", "restore_command: restore one WAL file", HelpText.Fetch, 2, 2);
 
+    // Operations (issue 8).
+    public static readonly CommandEntry Status = new("status", "status [options]", "how far archiving (or a standby) is behind",
+        HelpText.Status, 0, 0, StatusCli.RunAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch,
+        Push, Fetch, Status,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);
