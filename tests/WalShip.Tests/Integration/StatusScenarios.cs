@@ -92,9 +92,15 @@ public abstract class StatusScenarios : IAsyncLifetime
 
         // Fix archive_command: the environment's repository, which exists.
         string fixedCommand = $"{WalshipBinary.Path} --metrics-file {metrics} push %p %f";
-        await primary.QueryAsync($"ALTER SYSTEM SET archive_command = {PgCluster.ConfigQuote(fixedCommand)}; SELECT pg_reload_conf()");
+        await primary.QueryAsync($"ALTER SYSTEM SET archive_command = {PgCluster.ConfigQuote(fixedCommand)}");
+        await primary.QueryAsync("SELECT pg_reload_conf()");
         string last = await SwitchWithDataAsync(primary, 200);
-        await primary.WaitForAsync(async () => (await StatusJsonAsync(primary)).ExitCode == 0, CatchUp, "status to report archiving caught up");
+        await primary.WaitForAsync(async () =>
+        {
+            var (exitCode, status) = await StatusJsonAsync(primary);
+            return exitCode == 0 && status.GetProperty("archive_status").GetProperty("ready_count").GetInt32() == 0
+                                 && status.GetProperty("repository").GetProperty("last_segment").GetString() == last;
+        }, CatchUp, "status to report archiving caught up");
 
         (code, report) = await StatusJsonAsync(primary);
         Assert.Equal(0, code);
