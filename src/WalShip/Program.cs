@@ -249,7 +249,9 @@ public static class Program
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
             }
-            MetricsFile.TryRecord(path, new RunRecord(command, outcome, exitCode, Stopwatch.GetElapsedTime(_started), bytes, DateTimeOffset.UtcNow), logger);
+            // Never wait past the deadline: the watchdog would turn a finished push into a failed one.
+            var lockWait = ProcessGuard.Remaining < MetricsFile.DefaultLockWait ? ProcessGuard.Remaining : MetricsFile.DefaultLockWait;
+            MetricsFile.TryRecord(path, new RunRecord(command, outcome, exitCode, Stopwatch.GetElapsedTime(_started), bytes, DateTimeOffset.UtcNow), logger, lockWait);
         }
     }
 }

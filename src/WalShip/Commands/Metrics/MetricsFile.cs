@@ -39,15 +39,16 @@ public sealed class MetricsFile(string path)
 
     private static readonly MetricFamily[] s_families = [Runs, Bytes, LastDuration, LastExitCode, LastRun, LastSuccess];
 
-    private static readonly TimeSpan s_lockWait = TimeSpan.FromSeconds(2);
+    /// <summary>How long an update waits for others to finish theirs before giving up with a warning.</summary>
+    public static readonly TimeSpan DefaultLockWait = TimeSpan.FromSeconds(10);
 
     public string Path { get; } = System.IO.Path.GetFullPath(path);
 
     /// <summary>Adds one run to the file. Throws on I/O failure or when the lock stays taken; callers that
     /// must not fail use <see cref="TryRecord"/>.</summary>
-    public void Record(RunRecord run)
+    public void Record(RunRecord run, TimeSpan? lockWait = null)
     {
-        using var lockFile = AcquireLock();
+        using var lockFile = AcquireLock(lockWait ?? DefaultLockWait);
         var samples = ReadSamples();
         var command = new[] { ("command", run.Command) };
         Add(samples, new MetricSample(Runs.Name, [("command", run.Command), ("outcome", run.Outcome)], 0), 1);
@@ -63,13 +64,13 @@ public sealed class MetricsFile(string path)
     }
 
     /// <summary>Records the run, and on any failure logs one warning instead: metrics never fail a push or fetch.</summary>
-    public static void TryRecord(string? path, RunRecord run, ILogger logger)
+    public static void TryRecord(string? path, RunRecord run, ILogger logger, TimeSpan? lockWait = null)
     {
         if (string.IsNullOrEmpty(path))
             return;
         try
         {
-            new MetricsFile(path).Record(run);
+            new MetricsFile(path).Record(run, lockWait);
         }
         catch (Exception e)
         {
@@ -77,7 +78,7 @@ public sealed class MetricsFile(string path)
         }
     }
 
-    private FileStream AcquireLock()
+    private FileStream AcquireLock(TimeSpan lockWait)
     {
         var clock = Stopwatch.StartNew();
         while (true)
@@ -87,9 +88,9 @@ public sealed class MetricsFile(string path)
                 // FileShare.None is an exclusive flock on Linux: one updater at a time.
                 return new FileStream(Path + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
             }
-            catch (IOException) when (clock.Elapsed < s_lockWait && File.Exists(Path + ".lock"))
+            catch (IOException) when (clock.Elapsed < lockWait && File.Exists(Path + ".lock"))
             {
-                Thread.Sleep(Random.Shared.Next(5, 20));
+                Thread.Sleep(Random.Shared.Next(1, 10));
             }
         }
     }
