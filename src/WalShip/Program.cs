@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using WalShip.Cli;
 using WalShip.Commands;
+using WalShip.Commands.Metrics;
 using WalShip.Storage;
 using WalShip.Wal;
 
@@ -58,7 +60,7 @@ public static class Program
         var line = CommandLine.Parse(args);
         if (line.Version)
         {
-            Console.Out.WriteLine($"walship {BuildInfo.Version}");
+            Console.Out.WriteLine(BuildInfo.VersionLine);
             return ExitCodes.Ok;
         }
         if (line.Help || line.Command is null or "help")
@@ -119,7 +121,7 @@ public static class Program
         {
             using var repository = RepositoryOpener.Open(settings, logger, deadline);
             return await new PushCommand(repository, logger, level, threads).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
-        });
+        }, metrics: new RunMetrics(settings.Get(OptionSpec.MetricsFile), walPath));
     }
 
     private static async Task<int> RunFetchAsync(string fileName, string walPath, Settings settings, ILogger logger, TimeSpan deadline)
@@ -139,7 +141,7 @@ public static class Program
         {
             using var repository = RepositoryOpener.Open(settings, logger, deadline);
             return await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
-        }, retryTransient: mode == RecoveryMode.ArchiveRecovery);
+        }, retryTransient: mode == RecoveryMode.ArchiveRecovery, metrics: new RunMetrics(settings.Get(OptionSpec.MetricsFile), fullPath));
     }
 
     /// <summary>
@@ -178,14 +180,16 @@ public static class Program
     /// line and an exit code chosen by <paramref name="exitCodeFor"/>.
     /// </summary>
     private static async Task<int> GuardAsync(string command, string file, TimeSpan deadline, ILogger logger,
-        Func<ErrorClass, int> exitCodeFor, Func<CancellationToken, Task<int>> run, bool retryTransient = false)
+        Func<ErrorClass, int> exitCodeFor, Func<CancellationToken, Task<int>> run, bool retryTransient = false, RunMetrics? metrics = null)
     {
         var token = ProcessGuard.Token;
         ErrorClass errorClass;
         string message;
         try
         {
-            return retryTransient ? await RetryTransientAsync(command, file, logger, run, token) : await run(token);
+            int result = retryTransient ? await RetryTransientAsync(command, file, logger, run, token) : await run(token);
+            metrics?.Record(command, result switch { ExitCodes.Ok => MetricsFile.OutcomeOk, ExitCodes.NotInArchive => MetricsFile.OutcomeAbsent, _ => "error" }, result, logger);
+            return result;
         }
         catch (StorageException e)
         {
@@ -223,6 +227,31 @@ public static class Program
         }
         int code = exitCodeFor(errorClass);
         logger.LogError("{Command} {File}: {Message} [{Class}, exit {ExitCode}]", command, file, message, ExitCodes.Name(errorClass), code);
+        metrics?.Record(command, ExitCodes.Name(errorClass), code, logger);
         return code;
+    }
+
+    /// <summary>--metrics-file for one push or fetch: timed from here, with the WAL file's size once it succeeded.</summary>
+    private sealed class RunMetrics(string? path, string walPath)
+    {
+        private readonly long _started = Stopwatch.GetTimestamp();
+
+        public void Record(string command, string outcome, int exitCode, ILogger logger)
+        {
+            if (path is null)
+                return;
+            long? bytes = null;
+            try
+            {
+                if (outcome == MetricsFile.OutcomeOk)
+                    bytes = new FileInfo(walPath).Length;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+            // Never wait past the deadline: the watchdog would turn a finished push into a failed one.
+            var lockWait = ProcessGuard.Remaining < MetricsFile.DefaultLockWait ? ProcessGuard.Remaining : MetricsFile.DefaultLockWait;
+            MetricsFile.TryRecord(path, new RunRecord(command, outcome, exitCode, Stopwatch.GetElapsedTime(_started), bytes, DateTimeOffset.UtcNow), logger, lockWait);
+        }
     }
 }

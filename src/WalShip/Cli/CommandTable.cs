@@ -30,9 +30,13 @@ public static class CommandTable
     public static readonly CommandEntry Policy = new("policy", "policy [options]", "print IAM policies for a cross-account setup",
         HelpText.Policy, 0, 0, PolicyCli.RunAsync);
 
+    // Operations (issue 8).
+    public static readonly CommandEntry Status = new("status", "status [options]", "how far archiving (or a standby) is behind",
+        HelpText.Status, 0, 0, StatusCli.RunAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch, Policy,
+        Push, Fetch, Status, Policy,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);

@@ -90,8 +90,20 @@ public sealed record OptionSpec(
         "ARN of the KMS key used with --sse aws:kms; adds the key policy statement and kms permissions.", ValueHint: "ARN", Commands: ["policy"]);
     public static readonly OptionSpec PolicyAllowPrune = new("allow-prune",
         "Give the writer s3:DeleteObject on the prefix, for a primary that prunes old WAL.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+
+    // Operations: status and metrics (issue 8).
+    public static readonly OptionSpec MetricsFile = new("metrics-file",
+        "Prometheus textfile-collector file that every push and fetch updates atomically: runs by outcome, bytes, last duration, last success time (e.g. /var/lib/prometheus/node-exporter/walship.prom). A failure to write it is logged and never fails the push or fetch.", ValueHint: "FILE");
+    public static readonly OptionSpec Connection = new("connection",
+        "PostgreSQL connection string for status: libpq keyword=value ('host=/var/run/postgresql user=postgres') or a postgresql:// URI; PG* variables and ~/.pgpass apply. Default: the server running in --pgdata, through the socket its postmaster.pid names.", ValueHint: "CONNINFO");
+    public static readonly OptionSpec BacklogWarn = new("backlog-warn",
+        "status exits 11 when this many WAL files or more wait to be archived (primary), or the archive holds this many segments or more beyond replay (standby).", Default: "16", ValueHint: "N", Commands: ["status"]);
+    public static readonly OptionSpec Prometheus = new("prometheus",
+        "Print OpenMetrics text (for a scrape or a textfile collector) instead of text.", Default: "false", IsSwitch: true, Commands: ["status"]);
+
+    // Shared by every command that prints data for scripts.
     public static readonly OptionSpec Json = new("json",
-        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["status", "policy"]);
 
     public static readonly OptionSpec[] All =
     [
@@ -99,6 +111,7 @@ public sealed record OptionSpec(
         UploadConcurrency, Deadline, PgData, FatalExitCode, LogFormat, LogLevel, Config,
         Sse, SseKmsKeyId, Encryption, EncryptionKeyFile, EncryptionKey, DecryptionKeyFiles, ExternalId,
         PolicyBucket, PolicyPrefix, PolicyReaderAccount, PolicyReaderRoleName, PolicyWriterRoleArn, PolicyKmsKeyArn, PolicyAllowPrune, Json,
+        MetricsFile, Connection, BacklogWarn, Prometheus,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

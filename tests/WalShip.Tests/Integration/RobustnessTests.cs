@@ -634,7 +634,7 @@ public sealed class RobustnessTests(RobustnessFixture fixture, ITestOutputHelper
         {
             var result = await WalshipBinary.RunAsync([flag], new Dictionary<string, string>(), fixture.Tmp.Path);
             Assert.True(result.ExitCode == 0, result.ToString());
-            Assert.Matches(new Regex(@"\Awalship [0-9]+\.[0-9]+\.[0-9]+\S*\n\z"), result.StdOut);
+            Assert.Matches(new Regex(@"\Awalship [0-9]+\.[0-9]+\.[0-9]+ \(commit ([0-9a-f]{12}|unknown), built (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ|unknown)\)\n\z"), result.StdOut);
             Assert.Equal("", result.StdErr);
         }
     }
