@@ -12,7 +12,7 @@ namespace WalShip.Bench;
 [MemoryDiagnoser]
 public class PipelineBenchmarks
 {
-    private static readonly WalFileName Name = WalFileName.Parse("000000010000000000000001");
+    private static readonly WalFileName Name = SyntheticWalSegment.Name();
     private byte[] _segment = [];
     private byte[] _encoded = [];
 
