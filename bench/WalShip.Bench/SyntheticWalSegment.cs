@@ -11,6 +11,11 @@ namespace WalShip.Bench;
 public static class SyntheticWalSegment
 {
     public const int SegmentSize = 16 << 20;
+
+    /// <summary>Bytes in the segment the benchmarks use: 16 MiB, or a real segment's size.</summary>
+    public static long Length => Environment.GetEnvironmentVariable("WALSHIP_BENCH_WAL") is { Length: > 0 } real
+        ? new FileInfo(real).Length
+        : SegmentSize;
     private const int PageSize = 8192;
 
     /// <summary>The segment's file name: the real one's, or 000000010000000000000001 for the synthetic one
