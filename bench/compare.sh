@@ -7,16 +7,17 @@
 #
 # segments: backlog size for the archiver drain and the standby catch-up (default 200);
 # sample:   segments timed one call at a time for cold push and fetch (default 20).
-# COMPARE_BARMAN_SEGMENTS (default 40) caps barman-cloud's drain and catch-up: at over a second
+# COMPARE_BARMAN_SEGMENTS (default 20) caps barman-cloud's drain and catch-up: at over a second
 # per segment a full backlog would take most of the run; its rate is reported per segment.
 #
 # Needs packaging/install-deps.sh, bench/install-peers.sh and a published artifacts/bin/walship.
-# Run as root (PostgreSQL runs as the postgres user). Takes about 10-15 minutes at 200 segments.
+# Run as root (PostgreSQL runs as the postgres user). At 200 segments it took 36 minutes on a 2-core
+# machine busy with other work (load 35-54); KEEP_WORK=1 keeps the scratch directory.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N="${1:-200}"
 SAMPLE="${2:-20}"
-BARMAN_N="${COMPARE_BARMAN_SEGMENTS:-40}"
+BARMAN_N="${COMPARE_BARMAN_SEGMENTS:-20}"
 [ "$SAMPLE" -le "$N" ] || SAMPLE="$N"
 [ "$BARMAN_N" -le "$N" ] || BARMAN_N="$N"
 BIN="$ROOT/artifacts/bin/walship"
@@ -184,7 +185,7 @@ time_calls() {
     local args=() a t0 t1
     for a in "$@"; do args+=("${a//SEG/$seg}"); done
     t0=$(date +%s%N)
-    if ! runuser -u postgres -- bash -c 'source "$1"; shift; exec /usr/bin/time -f %M -o "$0" "$@"' "$rss.one" "$envfile" "${args[@]}" >>"$WORK/calls.log" 2>&1; then
+    if ! runuser -u postgres -- bash -c 'source "$1"; shift; exec /usr/bin/time -f "%M %U %S" -o "$0" "$@"' "$rss.one" "$envfile" "${args[@]}" >>"$WORK/calls.log" 2>&1; then
       echo "failed: ${args[*]} (see below)" >&2; tail -n 5 "$WORK/calls.log" >&2; exit 1
     fi
     t1=$(date +%s%N)
@@ -193,6 +194,8 @@ time_calls() {
   done < "$WORK/sample"
   record "$key.ms" "$(median < "$times")"
   record "$key.rss" "$(( $(max_kib < "$rss") / 1024 ))"
+  # CPU time (user + system, 10 ms resolution) does not grow when other work shares the cores.
+  record "$key.cpu" "$(awk '{printf "%d\n", ($2 + $3) * 1000}' "$rss" | median)"
 }
 
 # Fetch: each sample segment to a scratch pg_wal/RECOVERYXLOG, compared with the original.
@@ -211,12 +214,21 @@ SRCWAL="$WORK/src/pg_wal"
 log "cold push, $SAMPLE segments one call each"
 time_calls walship.push "$WORK/walship.env" "$BIN" push --repo s3://walship/cold "$SRCWAL/SEG" SEG
 time_calls walship3.push "$WORK/walship.env" "$BIN" push --repo s3://walship/cold3 --compression-level 3 "$SRCWAL/SEG" SEG
+# The same, with OpenSSL's trust store narrowed to the CA file: .NET otherwise parses the whole
+# system store (/etc/ssl/certs) at the first TLS handshake of every process, though --ca-file
+# replaces it as the trust anchor.
+mkdir -p "$WORK/no-certs"
+cat "$WORK/walship.env" > "$WORK/walship-castore.env"
+echo "export SSL_CERT_FILE=$WORK/s3.crt SSL_CERT_DIR=$WORK/no-certs" >> "$WORK/walship-castore.env"
+time_calls walship-castore.push "$WORK/walship-castore.env" "$BIN" push --repo s3://walship/cold-castore "$SRCWAL/SEG" SEG
 time_calls pgbr.push "$WORK/empty.env" pgbackrest --config="$WORK/pgbr-cold.conf" --stanza=bench archive-push "$SRCWAL/SEG"
 time_calls barman.push "$WORK/barman.env" barman-cloud-wal-archive -z --endpoint-url "$ENDPOINT" s3://barman/cold bench "$SRCWAL/SEG"
 
 log "cold fetch, $SAMPLE segments one call each"
 time_fetches walship.fetch "$WORK/walship.env" "$BIN" fetch --repo s3://walship/cold SEG "$WORK/fetch-walship.fetch/pg_wal/RECOVERYXLOG"
 check_fetched walship.fetch
+time_fetches walship-castore.fetch "$WORK/walship-castore.env" "$BIN" fetch --repo s3://walship/cold SEG "$WORK/fetch-walship-castore.fetch/pg_wal/RECOVERYXLOG"
+check_fetched walship-castore.fetch
 time_fetches pgbr.fetch "$WORK/empty.env" pgbackrest --config="$WORK/pgbr-cold.conf" --stanza=bench archive-get SEG "$WORK/fetch-pgbr.fetch/pg_wal/RECOVERYXLOG"
 check_fetched pgbr.fetch
 time_fetches barman.fetch "$WORK/barman.env" barman-cloud-wal-restore --endpoint-url "$ENDPOINT" s3://barman/cold bench SEG "$WORK/fetch-barman.fetch/pg_wal/RECOVERYXLOG"
@@ -310,12 +322,16 @@ else
 fi
 catch_up barman.catchup "$BARMAN_LAST" ". $WORK/barman.env; barman-cloud-wal-restore --endpoint-url $ENDPOINT s3://barman/drain bench %f %p"
 
-# Start-up: median of 20 runs of each tool's version command.
+# Start-up: median wall time of 20 runs of each tool's version command, and with perf (if installed)
+# the mean CPU time, which waiting for a busy core does not inflate.
 startup() { # key command...
   local key="$1"; shift
   local t0 t1 f="$WORK/startup.$key"; : > "$f"
   for _ in $(seq 1 20); do t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N); echo $(( (t1 - t0) / 100000 )) >> "$f"; done
   record "$key.startup" "$(median < "$f" | awk '{printf "%.1f", $1 / 10}')"
+  if command -v perf >/dev/null; then
+    record "$key.startup_cpu" "$(perf stat -x, -e task-clock -r 20 "$@" 2>&1 >/dev/null | awk -F, '/task-clock/ {printf "%.1f", $1}')"
+  fi
 }
 startup walship "$BIN" --version
 startup pgbr pgbackrest version
@@ -337,8 +353,12 @@ echo "| case | walship | pgBackRest sync | pgBackRest async pm=2 | barman-cloud 
 echo "|---|---|---|---|---|---|---|"
 echo "| cold push, median ms/segment (pgBackRest: sync zst-3; walship zst-1) | $(r walship.push.ms) | $(r pgbr.push.ms) | | $(r barman.push.ms) | $(ratio walship.push.ms pgbr.push.ms) time | $(ratio walship.push.ms barman.push.ms) time |"
 echo "| cold push, walship at zst-3, median ms | $(r walship3.push.ms) | $(r pgbr.push.ms) | | | $(ratio walship3.push.ms pgbr.push.ms) time | |"
+echo "| cold push, median CPU ms/segment (user+sys) | $(r walship.push.cpu) | $(r pgbr.push.cpu) | | $(r barman.push.cpu) | $(ratio walship.push.cpu pgbr.push.cpu) CPU | $(ratio walship.push.cpu barman.push.cpu) CPU |"
+echo "| cold push, walship with SSL_CERT_FILE=CA only, median ms (CPU ms) | $(r walship-castore.push.ms) ($(r walship-castore.push.cpu)) | $(r pgbr.push.ms) ($(r pgbr.push.cpu)) | | | $(ratio walship-castore.push.ms pgbr.push.ms) time | |"
 echo "| cold push, peak RSS MiB | $(r walship.push.rss) | $(r pgbr.push.rss) | | $(r barman.push.rss) | | |"
 echo "| cold fetch, median ms/segment | $(r walship.fetch.ms) | $(r pgbr.fetch.ms) | | $(r barman.fetch.ms) | $(ratio walship.fetch.ms pgbr.fetch.ms) time | $(ratio walship.fetch.ms barman.fetch.ms) time |"
+echo "| cold fetch, median CPU ms/segment (user+sys) | $(r walship.fetch.cpu) | $(r pgbr.fetch.cpu) | | $(r barman.fetch.cpu) | $(ratio walship.fetch.cpu pgbr.fetch.cpu) CPU | $(ratio walship.fetch.cpu barman.fetch.cpu) CPU |"
+echo "| cold fetch, walship with SSL_CERT_FILE=CA only, median ms (CPU ms) | $(r walship-castore.fetch.ms) ($(r walship-castore.fetch.cpu)) | $(r pgbr.fetch.ms) ($(r pgbr.fetch.cpu)) | | | $(ratio walship-castore.fetch.ms pgbr.fetch.ms) time | |"
 echo "| fetch with prefetch, median ms/segment | $(r walship.prefetch.ms) | | | | | |"
 echo "| cold fetch, peak RSS MiB | $(r walship.fetch.rss) | $(r pgbr.fetch.rss) | | $(r barman.fetch.rss) | | |"
 echo "| archiver drain, segments/s | $(r walship.drain.drain_rate) | $(r pgbr-sync.drain.drain_rate) | $(r pgbr-async.drain.drain_rate) | $(r barman.drain.drain_rate) | $(ratio walship.drain.drain_rate pgbr-async.drain.drain_rate) of async rate | $(ratio walship.drain.drain_rate barman.drain.drain_rate) rate |"
@@ -347,6 +367,7 @@ echo "| archiver drain with push-ahead, segments/s | $(r walship-ahead.drain.dra
 echo "| standby catch-up, segments/s | $(r walship.catchup.catchup_rate) | $(r pgbr-sync.catchup.catchup_rate) | $(r pgbr-async.catchup.catchup_rate) | $(r barman.catchup.catchup_rate) | $(ratio walship.catchup.catchup_rate pgbr-async.catchup.catchup_rate) of async rate | $(ratio walship.catchup.catchup_rate barman.catchup.catchup_rate) rate |"
 echo "| standby catch-up, seconds (segments) | $(r walship.catchup.catchup_s) ($N) | $(r pgbr-sync.catchup.catchup_s) ($N) | $(r pgbr-async.catchup.catchup_s) ($N) | $(r barman.catchup.catchup_s) ($BARMAN_N) | | |"
 echo "| standby catch-up with prefetch, segments/s | $(r walship-prefetch.catchup.catchup_rate) | | $(r pgbr-async.catchup.catchup_rate) | | $(ratio walship-prefetch.catchup.catchup_rate pgbr-async.catchup.catchup_rate) of async rate | |"
-echo "| start-up (version), median ms | $(r walship.startup) | $(r pgbr.startup) | | $(r barman.startup) | | |"
+echo "| start-up (version), median wall ms | $(r walship.startup) | $(r pgbr.startup) | | $(r barman.startup) | | |"
+echo "| start-up (version), mean CPU ms (perf) | $(r walship.startup_cpu) | $(r pgbr.startup_cpu) | | $(r barman.startup_cpu) | | |"
 echo "| stored bytes, cold sample ($SAMPLE segments) | $(bytes_in walship/cold) | $(bytes_in pgbackrest/cold) | | $(bytes_in barman/cold) | | |"
 if [ "$HAVE_AHEAD" != 1 ]; then echo; echo "Push-ahead and prefetch rows say 'skipped': this walship build has no --push-ahead/--prefetch."; fi
