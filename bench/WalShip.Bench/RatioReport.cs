@@ -10,7 +10,7 @@ public static class RatioReport
     public static void Print()
     {
         byte[] segment = SyntheticWalSegment.Create();
-        var name = WalFileName.Parse("000000010000000000000001");
+        var name = SyntheticWalSegment.Name();
         Console.WriteLine("level  threads  stored bytes  ratio  encode ms  decode ms");
         foreach (int level in new[] { 1, 2, 3, 4, 6, 9 })
         foreach (int threads in new[] { 1, 2 })

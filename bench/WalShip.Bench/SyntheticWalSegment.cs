@@ -11,7 +11,19 @@ namespace WalShip.Bench;
 public static class SyntheticWalSegment
 {
     public const int SegmentSize = 16 << 20;
+
+    /// <summary>Bytes in the segment the benchmarks use: 16 MiB, or a real segment's size.</summary>
+    public static long Length => Environment.GetEnvironmentVariable("WALSHIP_BENCH_WAL") is { Length: > 0 } real
+        ? new FileInfo(real).Length
+        : SegmentSize;
     private const int PageSize = 8192;
+
+    /// <summary>The segment's file name: the real one's, or 000000010000000000000001 for the synthetic one
+    /// (the WAL page checks compare page addresses with the name).</summary>
+    public static WalShip.Wal.WalFileName Name() =>
+        WalShip.Wal.WalFileName.Parse(Environment.GetEnvironmentVariable("WALSHIP_BENCH_WAL") is { Length: > 0 } real
+            ? Path.GetFileName(real)
+            : "000000010000000000000001");
 
     public static byte[] Create(ulong systemIdentifier = 7_300_000_000_000_000_001, double filledFraction = 0.9, int seed = 42)
     {

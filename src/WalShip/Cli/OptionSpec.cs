@@ -38,7 +38,7 @@ public sealed record OptionSpec(
     public static readonly OptionSpec CompressionLevel = new("compression-level",
         "zstd level, 1 (fastest) to 19. Level 1 is the default because on pgbench WAL it compresses twice as fast as level 3 for objects at most 11% larger (bench/README.md).", Default: "1", ValueHint: "N");
     public static readonly OptionSpec CompressionThreads = new("compression-threads",
-        "Threads compressing one file, each taking 4 MiB of it at a time. Cores taken from the database server while a segment is pushed.", Default: "2", ValueHint: "N");
+        "Threads compressing one file, each taking 1 MiB of it at a time. Cores taken from the database server while a segment is pushed.", Default: "2", ValueHint: "N");
     public static readonly OptionSpec PartSize = new("part-size",
         "Objects larger than this go up as a multipart upload in parts of this size (minimum 5MiB).", Default: "8MiB", ValueHint: "SIZE");
     public static readonly OptionSpec UploadConcurrency = new("upload-concurrency",

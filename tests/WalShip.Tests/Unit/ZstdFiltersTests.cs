@@ -51,7 +51,7 @@ public class ZstdFiltersTests
     [InlineData(int.MaxValue)]
     public void ConcatenatedFramesDecodeWhateverTheWriteSize(int writeSize)
     {
-        // Three frames (4 MiB + 4 MiB + 1 MiB); a large write holds several frames at once.
+        // Several frames, the last one short; a large write holds several frames at once.
         var raw = Raw(9 << 20);
         var compressed = Compress(raw, writeSize: 777_777);
         var (decoded, sink) = Decompress(compressed, writeSize);
