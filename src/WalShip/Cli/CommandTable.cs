@@ -30,9 +30,13 @@ public static class CommandTable
     public static readonly CommandEntry Policy = new("policy", "policy [options]", "print IAM policies for a cross-account setup",
         HelpText.Policy, 0, 0, PolicyCli.RunAsync);
 
+    // Base backups (issue 7).
+    public static readonly CommandEntry Backup = new("backup", "backup SUBCOMMAND [ARGS]", "base backups: push, list, fetch, delete",
+        HelpText.Backup, 1, 3, BackupCli.RunAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch, Policy,
+        Push, Fetch, Policy, Backup,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);

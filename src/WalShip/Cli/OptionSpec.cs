@@ -90,8 +90,23 @@ public sealed record OptionSpec(
         "ARN of the KMS key used with --sse aws:kms; adds the key policy statement and kms permissions.", ValueHint: "ARN", Commands: ["policy"]);
     public static readonly OptionSpec PolicyAllowPrune = new("allow-prune",
         "Give the writer s3:DeleteObject on the prefix, for a primary that prunes old WAL.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+    // Shared by the admin commands that print data for scripts.
     public static readonly OptionSpec Json = new("json",
-        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+        "Print JSON for scripts instead of text (policy: one object; backup list: an array of backup.json objects).", Default: "false", IsSwitch: true, Commands: ["policy", "backup"]);
+
+    // --- Base backups (walship backup push|list|fetch|delete) ---
+    public static readonly OptionSpec PgBaseBackup = new("pg-basebackup",
+        "backup push: the pg_basebackup to run, of the server's major version.", Default: "pg_basebackup", ValueHint: "FILE", Commands: ["backup"]);
+    public static readonly OptionSpec PgConnInfo = new("pg-conninfo",
+        "backup push: libpq connection string of the primary, e.g. 'host=db1 user=replicator'; without it the PG* variables apply. The role needs the REPLICATION attribute and a replication line in pg_hba.conf.", ValueHint: "CONNINFO", Commands: ["backup"]);
+    public static readonly OptionSpec Standby = new("standby",
+        "backup fetch: write standby.signal (follow the archive until promoted) instead of recovery.signal.", IsSwitch: true, Commands: ["backup"]);
+    public static readonly OptionSpec TargetTime = new("target-time",
+        "backup fetch: recovery_target_time, e.g. '2026-01-01 12:00:00+00'.", ValueHint: "TIMESTAMP", Commands: ["backup"]);
+    public static readonly OptionSpec TargetLsn = new("target-lsn",
+        "backup fetch: recovery_target_lsn, e.g. 0/3000060.", ValueHint: "LSN", Commands: ["backup"]);
+    public static readonly OptionSpec TargetAction = new("target-action",
+        "backup fetch: recovery_target_action at the target: pause, promote or shutdown.", ValueHint: "ACTION", Commands: ["backup"]);
 
     public static readonly OptionSpec[] All =
     [
@@ -99,6 +114,7 @@ public sealed record OptionSpec(
         UploadConcurrency, Deadline, PgData, FatalExitCode, LogFormat, LogLevel, Config,
         Sse, SseKmsKeyId, Encryption, EncryptionKeyFile, EncryptionKey, DecryptionKeyFiles, ExternalId,
         PolicyBucket, PolicyPrefix, PolicyReaderAccount, PolicyReaderRoleName, PolicyWriterRoleArn, PolicyKmsKeyArn, PolicyAllowPrune, Json,
+        PgBaseBackup, PgConnInfo, Standby, TargetTime, TargetLsn, TargetAction,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>
