@@ -168,6 +168,22 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         Assert.Equal("[]", listed.StdOut.Trim());
     }
 
+    [Fact]
+    public async Task FailingPgBaseBackup_FailsThePush_WithItsMessage_AndLeavesNoBackup()
+    {
+        var failed = await WalshipAsync(Repo.Environment, "backup", "push", "--pg-basebackup", PgUser.BinPath("pg_basebackup"),
+            "--pg-conninfo", $"host=127.0.0.1 port={TestPaths.GetFreeTcpPort()} user=postgres connect_timeout=5");
+        Assert.Equal(3, failed.ExitCode);
+        Assert.Contains("pg_basebackup failed (exit 1)", failed.StdErr);
+        Assert.Contains("127.0.0.1", failed.StdErr); // pg_basebackup's own words about the connection
+        Assert.Empty(failed.StdOut);
+
+        var listed = await WalshipAsync(Repo.Environment, "backup", "list", "--json");
+        Assert.Equal(0, listed.ExitCode);
+        Assert.Equal("[]", listed.StdOut.Trim());
+        Assert.DoesNotContain("incomplete", listed.StdErr); // the upload was aborted: no data object either
+    }
+
     /// <summary>~100 MiB of poorly compressible rows, 5 MiB parts: the peak RSS walship reports must stay
     /// far below the database size, because only a few parts are ever in memory.</summary>
     [Fact]

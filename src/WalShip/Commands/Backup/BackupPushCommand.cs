@@ -39,7 +39,7 @@ public sealed class BackupPushCommand(Repository repository, ILogger logger, Bac
         var tar = new TarStreamObserver();
         using var parts = new PartSink(options.PartSize);
         long storedBytes;
-        using (var process = PgBaseBackupProcess.Start(options.PgBaseBackup, options.ConnectionString, "walship " + name))
+        using (var process = PgBaseBackupProcess.Launch(options.PgBaseBackup, options.ConnectionString, "walship " + name))
         {
             await using var upload = await store.BeginUploadAsync(dataKey, cancellationToken);
             try

@@ -24,7 +24,7 @@ public sealed class PgBaseBackupProcess : IDisposable
 
     public Stream Output => _process.StandardOutput.BaseStream;
 
-    public static PgBaseBackupProcess Start(string executable, string? connectionString, string label)
+    public static PgBaseBackupProcess Launch(string executable, string? connectionString, string label)
     {
         var start = new ProcessStartInfo(executable)
         {
