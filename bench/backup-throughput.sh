@@ -68,5 +68,56 @@ echo "| repository | database (raw tar) | stored | backup push | push rate | bac
 echo "|---|---|---|---|---|---|---|---|---|"
 run_backend "file://" "file://$WORK/repo"
 run_backend "s3 (s3rver, loopback)" "s3://bench/db" "${S3ENV[@]}"
+
+# pgBackRest on the same database size, posix repository (its S3 driver needs TLS, which s3rver lacks here).
+if command -v pgbackrest >/dev/null; then
+  rm -rf "$WORK/pg" "$WORK/restore"
+  mkdir -p "$WORK/pbr" "$WORK/pbr-log" "$WORK/pbr-lock"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/pbr" "$WORK/pbr-log" "$WORK/pbr-lock"
+  cat > "$WORK/pgbackrest.conf" <<CONF
+[global]
+repo1-path=$WORK/pbr
+start-fast=y
+compress-type=zst
+compress-level=1
+process-max=2
+repo1-retention-full=99
+log-level-console=warn
+log-path=$WORK/pbr-log
+lock-path=$WORK/pbr-lock
+[bench]
+pg1-path=$WORK/pg
+pg1-socket-path=$WORK
+pg1-port=54398
+CONF
+  chmod 644 "$WORK/pgbackrest.conf"
+  PBR=(pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench)
+  as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust --no-sync >/dev/null
+  cat >> "$WORK/pg/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$WORK'
+port = 54398
+fsync = off
+archive_mode = on
+archive_command = 'pgbackrest --config=$WORK/pgbackrest.conf --stanza=bench archive-push %p'
+CONF
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start >/dev/null
+  as_pg "$PG_BIN/pgbench" -h "$WORK" -p 54398 -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
+  as_pg "${PBR[@]}" stanza-create >/dev/null
+  t0=$(date +%s%N)
+  as_pg /usr/bin/time -f "%M" -o "$WORK/rss.push" "${PBR[@]}" backup --type=full >/dev/null
+  t1=$(date +%s%N)
+  as_pg /usr/bin/time -f "%M" -o "$WORK/rss.fetch" "${PBR[@]}" restore --pg1-path="$WORK/restore" >/dev/null
+  t2=$(date +%s%N)
+  raw=$(du -sb --exclude=pg_wal "$WORK/restore" | cut -f1)
+  stored=$(du -sb "$WORK/pbr/backup" | cut -f1)
+  python3 - "$(pgbackrest version), posix" "$raw" "$stored" "$t0" "$t1" "$t2" "$(tail -n1 "$WORK/rss.push")" "$(tail -n1 "$WORK/rss.fetch")" <<'PY'
+import sys
+label, raw, stored, t0, t1, t2, rss_push, rss_fetch = sys.argv[1], *map(int, sys.argv[2:])
+push, fetch = (t1 - t0) / 1e9, (t2 - t1) / 1e9
+print(f"| {label} | {raw / 2**20:.0f} MiB | {stored / 2**20:.0f} MiB | {push:.1f} s | {raw / 2**20 / push:.0f} MiB/s | {fetch:.1f} s | {raw / 2**20 / fetch:.0f} MiB/s | {rss_push // 1024} MiB | {rss_fetch // 1024} MiB |")
+PY
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate -w stop >/dev/null
+fi
 echo
 echo "pgbench scale $SCALE; defaults (zstd level 1, 2 compression threads, 8MiB parts, 4 at once); $(nproc) cores"
