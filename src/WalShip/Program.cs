@@ -17,7 +17,7 @@ public static class Program
         // Before anything can fail or block: decide what a failure may answer, and arm the guard.
         // For fetch, anything but a proven absence must never read as "not in archive" (exit 1)
         // outside standby mode, so fetch is recognised wherever it stands on the command line.
-        bool isFetch = args.Contains("fetch");
+        bool isFetch = args.Contains("fetch") && !args.Contains("backup"); // backup fetch is an admin command
         ProcessGuard.Install(
             isFetch ? FetchFailureCode(FetchCommand.DetectMode(Directory.GetCurrentDirectory()), OptionSpec.FatalExitCodeDefault) : ExitCodes.Transient,
             EarlyDeadline(args));

@@ -14,5 +14,26 @@ public sealed class ArchiveLayout(string prefix)
 
     public string KeyFor(WalFileName file) => Join($"wal/{file.Timeline:X8}/{file.Name}");
 
+    // --- Base backups: <prefix>/backup/<name>/base.tar.zst, then backup.json written last ---
+
+    /// <summary>The prefix every base backup's objects share, for listing them.</summary>
+    public string BackupsPrefix => Join("backup/");
+
+    public string BackupDataKey(string backupName) => Join($"backup/{backupName}/base.tar.zst");
+
+    public string BackupManifestKey(string backupName) => Join($"backup/{backupName}/backup.json");
+
+    /// <summary>The backup name of a key under <see cref="BackupsPrefix"/>, and whether it is the manifest.</summary>
+    public (string Name, bool IsManifest)? ParseBackupKey(string key)
+    {
+        if (!key.StartsWith(BackupsPrefix, StringComparison.Ordinal))
+            return null;
+        string rest = key[BackupsPrefix.Length..];
+        int slash = rest.IndexOf('/');
+        if (slash <= 0)
+            return null;
+        return (rest[..slash], rest[(slash + 1)..] == "backup.json");
+    }
+
     private string Join(string relative) => Prefix.Length == 0 ? relative : $"{Prefix}/{relative}";
 }

@@ -34,9 +34,14 @@ public static class CommandTable
     public static readonly CommandEntry Status = new("status", "status [options]", "how far archiving (or a standby) is behind",
         HelpText.Status, 0, 0, StatusCli.RunAsync);
 
+
+    // Base backups (issue 7).
+    public static readonly CommandEntry Backup = new("backup", "backup SUBCOMMAND [ARGS]", "base backups: push, list, fetch, delete",
+        HelpText.Backup, 1, 3, BackupCli.RunAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch, Status, Policy,
+        Push, Fetch, Status, Backup, Policy,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);

@@ -140,6 +140,185 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
         }
     }
 
+    // --- Large objects of unknown size (base backups) ---
+
+    public Task<IObjectUpload> BeginUploadAsync(string key, CancellationToken cancellationToken)
+    {
+        CheckRoot();
+        string path = PathFor(key);
+        string directory = Path.GetDirectoryName(path)!;
+        string temp = Path.Join(directory, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
+        try
+        {
+            CreateDirectoryDurably(directory);
+            WalShip.TemporaryFiles.Register(temp);
+            var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 0, FileOptions.Asynchronous);
+            return Task.FromResult<IObjectUpload>(new StreamingUpload(this, key, temp, file));
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            WalShip.TemporaryFiles.Remove(temp);
+            throw new StorageException(ErrorClass.Auth, $"cannot write {Describe(key)}: permission denied", e);
+        }
+        catch (IOException e)
+        {
+            WalShip.TemporaryFiles.Remove(temp);
+            throw new StorageException(ErrorClass.Local, $"cannot write {Describe(key)}: {e.Message}", e);
+        }
+    }
+
+    public async Task<ObjectReader> OpenReadAsync(string key, long offset, long length, CancellationToken cancellationToken)
+    {
+        var whole = await OpenReadAsync(key, cancellationToken);
+        if (offset + length > whole.Length)
+        {
+            whole.Dispose();
+            throw new StorageException(ErrorClass.Corrupt, $"{Describe(key)} is {whole.Length} bytes; cannot read bytes {offset}-{offset + length - 1}");
+        }
+        whole.Body.Seek(offset, SeekOrigin.Begin);
+        return new ObjectReader(new RangeStream(whole.Body, length), length, whole);
+    }
+
+    public Task<IReadOnlyList<StoredObject>> ListAsync(string prefix, CancellationToken cancellationToken)
+    {
+        CheckRoot();
+        int slash = prefix.LastIndexOf('/');
+        string start = slash < 0 ? Root : PathFor(prefix[..slash]);
+        var found = new List<StoredObject>();
+        if (Directory.Exists(start))
+        {
+            foreach (var file in new DirectoryInfo(start).EnumerateFiles("*", SearchOption.AllDirectories))
+            {
+                if (file.Name.StartsWith('.') && file.Name.EndsWith(".tmp", StringComparison.Ordinal))
+                    continue; // an upload in progress, or the leftover of a crashed one
+                string key = Path.GetRelativePath(Root, file.FullName);
+                if (key.StartsWith(prefix, StringComparison.Ordinal))
+                    found.Add(new StoredObject(key, file.Length, file.LastWriteTimeUtc));
+            }
+        }
+        found.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        return Task.FromResult<IReadOnlyList<StoredObject>>(found);
+    }
+
+    public Task DeleteAsync(string key, CancellationToken cancellationToken)
+    {
+        CheckRoot();
+        string path = PathFor(key);
+        try
+        {
+            File.Delete(path);
+            string directory = Path.GetDirectoryName(path)!;
+            if (Directory.Exists(directory))
+                FsyncDirectory(directory);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new StorageException(ErrorClass.Auth, $"cannot delete {Describe(key)}: permission denied", e);
+        }
+        catch (IOException e)
+        {
+            throw new StorageException(ErrorClass.Local, $"cannot delete {Describe(key)}: {e.Message}", e);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Parts are appended to a temporary file in order; completing fsyncs it and links it into
+    /// place create-only, like every other write of this store.</summary>
+    private sealed class StreamingUpload(FileObjectStore store, string key, string temp, FileStream file) : IObjectUpload
+    {
+        private bool _finished;
+
+        public async Task AddPartAsync(PooledBuffer part, CancellationToken cancellationToken)
+        {
+            using (part)
+            {
+                try
+                {
+                    await using var source = part.OpenRead();
+                    await source.CopyToAsync(file, PooledBuffer.ChunkSize, cancellationToken);
+                }
+                catch (IOException e)
+                {
+                    throw new StorageException(ErrorClass.Local, $"cannot write {store.Describe(key)}: {e.Message}", e);
+                }
+            }
+        }
+
+        public async Task<long> CompleteAsync(CancellationToken cancellationToken)
+        {
+            string path = store.PathFor(key);
+            long length;
+            try
+            {
+                await file.FlushAsync(cancellationToken);
+                file.Flush(flushToDisk: true);
+                length = file.Length;
+                await file.DisposeAsync();
+                if (Link(temp, path) != 0)
+                {
+                    int errno = Marshal.GetLastPInvokeError();
+                    if (errno == EExist)
+                        throw new StorageException(ErrorClass.Conflict, $"{store.Describe(key)} already exists");
+                    throw new StorageException(ErrorClass.Local, $"cannot create {store.Describe(key)}: {Marshal.GetPInvokeErrorMessage(errno)}");
+                }
+                FsyncDirectory(Path.GetDirectoryName(path)!);
+            }
+            catch (IOException e)
+            {
+                throw new StorageException(ErrorClass.Local, $"cannot write {store.Describe(key)}: {e.Message}", e);
+            }
+            _finished = true;
+            WalShip.TemporaryFiles.Remove(temp);
+            if (new FileInfo(path).Length != length)
+                throw new StorageException(ErrorClass.Corrupt, $"{store.Describe(key)} is not {length} bytes after writing it");
+            return length;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await file.DisposeAsync();
+            if (!_finished)
+                WalShip.TemporaryFiles.Remove(temp);
+        }
+    }
+
+    /// <summary>At most <paramref name="length"/> bytes of a stream positioned at the start of a range.</summary>
+    private sealed class RangeStream(Stream inner, long length) : Stream
+    {
+        private readonly long _length = length;
+        private long _remaining = length;
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => _length;
+        public override long Position { get => _length - _remaining; set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int read = inner.Read(buffer[..(int)Math.Min(buffer.Length, _remaining)]);
+            _remaining -= read;
+            return read;
+        }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            int read = await inner.ReadAsync(buffer[..(int)Math.Min(buffer.Length, _remaining)], cancellationToken);
+            _remaining -= read;
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
     public void Dispose() { }
 
     private const int EExist = 17;

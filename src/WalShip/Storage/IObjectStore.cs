@@ -23,7 +23,39 @@ public interface IObjectStore : IDisposable
     /// <summary>Stores the object whether or not one exists, atomically, and reads it back. Only for
     /// replacing a torn upload of the same content, which the caller has proved from its header.</summary>
     Task ReplaceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken);
+
+    // --- Large objects of unknown size (base backups) ---
+
+    /// <summary>Starts a create-only upload whose size is not known in advance. Parts go up as they are
+    /// handed over, a few at a time, so memory stays bounded; nothing appears under <paramref name="key"/>
+    /// until <see cref="IObjectUpload.CompleteAsync"/> succeeds, and disposing an upload that was not
+    /// completed aborts it.</summary>
+    Task<IObjectUpload> BeginUploadAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>Opens [offset, offset + length) of the object, for parallel ranged reads.</summary>
+    Task<ObjectReader> OpenReadAsync(string key, long offset, long length, CancellationToken cancellationToken);
+
+    /// <summary>Every object whose key starts with <paramref name="prefix"/>, in key order.</summary>
+    Task<IReadOnlyList<StoredObject>> ListAsync(string prefix, CancellationToken cancellationToken);
+
+    /// <summary>Deletes the object; deleting an object that does not exist is not an error.</summary>
+    Task DeleteAsync(string key, CancellationToken cancellationToken);
 }
+
+/// <summary>An upload in progress, fed one part at a time (see <see cref="IObjectStore.BeginUploadAsync"/>).</summary>
+public interface IObjectUpload : IAsyncDisposable
+{
+    /// <summary>Takes ownership of <paramref name="part"/> (every part but the last at least 5 MiB) and
+    /// returns once it is accepted, which waits while the store's limit of parts in flight is reached.
+    /// Throws the failure of any earlier part.</summary>
+    Task AddPartAsync(PooledBuffer part, CancellationToken cancellationToken);
+
+    /// <summary>Waits for every part, then makes the object appear, create-only; returns its length.</summary>
+    Task<long> CompleteAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>One entry of a listing.</summary>
+public readonly record struct StoredObject(string Key, long Length, DateTimeOffset LastModified);
 
 /// <summary>An open object: its body as a stream and its length as the store reports it.</summary>
 public sealed class ObjectReader(Stream body, long length, IDisposable? owner = null) : IDisposable

@@ -145,7 +145,8 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
                 await slots.WaitAsync(cancellationToken);
                 try
                 {
-                    parts[index] = await UploadPartAsync(key, uploadId, body, index, cancellationToken);
+                    long offset = index * partSize;
+                    parts[index] = await UploadPartAsync(key, uploadId, body, offset, Math.Min(partSize, body.Length - offset), index + 1, cancellationToken);
                 }
                 finally
                 {
@@ -181,10 +182,8 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         await CheckStoredAsync(key, body.Length, metadata, cancellationToken);
     }
 
-    private async Task<PartETag> UploadPartAsync(string key, string uploadId, PooledBuffer body, int index, CancellationToken cancellationToken)
+    private async Task<PartETag> UploadPartAsync(string key, string uploadId, PooledBuffer body, long offset, long length, int partNumber, CancellationToken cancellationToken)
     {
-        long offset = index * partSize;
-        long length = Math.Min(partSize, body.Length - offset);
         var (crc, md5) = TransportChecksums(body, offset, length);
         using var content = body.OpenRead(offset, length);
         var request = new UploadPartRequest
@@ -192,7 +191,7 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             BucketName = Bucket,
             Key = key,
             UploadId = uploadId,
-            PartNumber = index + 1,
+            PartNumber = partNumber,
             InputStream = content,
             PartSize = length,
             ChecksumCRC32C = crc,
@@ -200,8 +199,8 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             UseChunkEncoding = false,
         };
         var response = await client.UploadPartAsync(request, cancellationToken);
-        CheckEchoedChecksum(response.ChecksumCRC32C, request.ChecksumCRC32C, $"{key} part {index + 1}");
-        return new PartETag { PartNumber = index + 1, ETag = response.ETag, ChecksumCRC32C = request.ChecksumCRC32C };
+        CheckEchoedChecksum(response.ChecksumCRC32C, request.ChecksumCRC32C, $"{key} part {partNumber}");
+        return new PartETag { PartNumber = partNumber, ETag = response.ETag, ChecksumCRC32C = request.ChecksumCRC32C };
     }
 
     private async Task AbortAsync(string key, string uploadId)
@@ -250,6 +249,175 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
     {
         if (!string.IsNullOrEmpty(echoed) && !string.Equals(echoed, sent, StringComparison.Ordinal))
             throw new StorageException(ErrorClass.Corrupt, $"S3 stored {what} with CRC32C {echoed}, but walship sent {sent}");
+    }
+
+    // --- Large objects of unknown size (base backups) ---
+
+    private IAmazonS3 Client => client;
+    private int UploadConcurrency => uploadConcurrency;
+
+    public async Task<IObjectUpload> BeginUploadAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var initiate = new InitiateMultipartUploadRequest
+            {
+                BucketName = Bucket,
+                Key = key,
+                ChecksumAlgorithm = ChecksumAlgorithm.CRC32C,
+                ContentType = "application/octet-stream",
+            };
+            string uploadId = (await client.InitiateMultipartUploadAsync(initiate, cancellationToken)).UploadId;
+            logger.LogDebug("streaming multipart upload of {Location}: parts of {PartSize} bytes, {Concurrency} at once", Describe(key), partSize, uploadConcurrency);
+            return new StreamingUpload(this, key, uploadId);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.Classify(e, "PUT", Describe(key));
+        }
+    }
+
+    public async Task<ObjectReader> OpenReadAsync(string key, long offset, long length, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var request = new GetObjectRequest { BucketName = Bucket, Key = key, ByteRange = new ByteRange(offset, offset + length - 1) };
+            var response = await client.GetObjectAsync(request, cancellationToken);
+            if (response.ContentLength != length)
+            {
+                response.Dispose();
+                throw new StorageException(ErrorClass.Transient, $"GET {Describe(key)} bytes {offset}-{offset + length - 1}: got {response.ContentLength} bytes");
+            }
+            return new ObjectReader(new ClassifyingReadStream(response.ResponseStream, Describe(key)), response.ContentLength, response);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.Classify(e, "GET", Describe(key));
+        }
+    }
+
+    public async Task<IReadOnlyList<StoredObject>> ListAsync(string prefix, CancellationToken cancellationToken)
+    {
+        var found = new List<StoredObject>();
+        var request = new ListObjectsV2Request { BucketName = Bucket, Prefix = prefix };
+        try
+        {
+            while (true)
+            {
+                var response = await client.ListObjectsV2Async(request, cancellationToken);
+                foreach (var entry in response.S3Objects ?? [])
+                    found.Add(new StoredObject(entry.Key, entry.Size ?? 0, entry.LastModified is { } modified ? new DateTimeOffset(modified.ToUniversalTime()) : default));
+                if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
+                    break;
+                request.ContinuationToken = response.NextContinuationToken;
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.Classify(e, "LIST", Describe(prefix));
+        }
+        found.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
+        return found;
+    }
+
+    public async Task DeleteAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = Bucket, Key = key }, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.Classify(e, "DELETE", Describe(key));
+        }
+    }
+
+    /// <summary>A multipart upload fed part by part: at most the store's upload concurrency of parts are in
+    /// flight (each in its own pooled buffer), so memory is bounded by parts, never by the object.</summary>
+    private sealed class StreamingUpload(S3ObjectStore store, string key, string uploadId) : IObjectUpload
+    {
+        private readonly SemaphoreSlim _slots = new(store.UploadConcurrency);
+        private readonly List<Task<PartETag>> _parts = [];
+        private long _length;
+        private bool _finished;
+
+        public async Task AddPartAsync(PooledBuffer part, CancellationToken cancellationToken)
+        {
+            try
+            {
+                ThrowIfAnyPartFailed();
+                await _slots.WaitAsync(cancellationToken);
+            }
+            catch
+            {
+                part.Dispose();
+                throw;
+            }
+            int partNumber = _parts.Count + 1;
+            _length += part.Length;
+            _parts.Add(UploadAsync(part, partNumber, cancellationToken));
+        }
+
+        private async Task<PartETag> UploadAsync(PooledBuffer part, int partNumber, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await Task.Yield();
+                return await store.UploadPartAsync(key, uploadId, part, 0, part.Length, partNumber, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw S3Errors.Classify(e, $"PUT part {partNumber} of", store.Describe(key));
+            }
+            finally
+            {
+                part.Dispose();
+                _slots.Release();
+            }
+        }
+
+        private void ThrowIfAnyPartFailed()
+        {
+            foreach (var part in _parts)
+                if (part.IsFaulted || part.IsCanceled)
+                    part.GetAwaiter().GetResult();
+        }
+
+        public async Task<long> CompleteAsync(CancellationToken cancellationToken)
+        {
+            if (_parts.Count == 0)
+                await AddPartAsync(new PooledBuffer(), cancellationToken);
+            var etags = await Task.WhenAll(_parts);
+            try
+            {
+                await store.Client.CompleteMultipartUploadAsync(new CompleteMultipartUploadRequest
+                {
+                    BucketName = store.Bucket,
+                    Key = key,
+                    UploadId = uploadId,
+                    IfNoneMatch = "*",
+                    PartETags = [.. etags],
+                }, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw S3Errors.Classify(e, "PUT", store.Describe(key));
+            }
+            _finished = true;
+            await store.CheckStoredAsync(key, _length, new Dictionary<string, string>(), cancellationToken);
+            return _length;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_finished)
+            {
+                // Let parts in flight end before the abort, or a late part could outlive it.
+                await Task.WhenAll(_parts).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+                await store.AbortAsync(key, uploadId);
+            }
+            _slots.Dispose();
+        }
     }
 
     public void Dispose() => client.Dispose();

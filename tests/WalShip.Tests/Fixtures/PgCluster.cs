@@ -120,6 +120,20 @@ public sealed class PgCluster : IAsyncDisposable
         static string PortOf(PgCluster c) => c.Port.ToString(CultureInfo.InvariantCulture);
     }
 
+    /// <summary>
+    /// A cluster whose data directory (parent/name/data) does not exist yet, for a tool under test to restore
+    /// into (walship backup fetch). Once it is filled, call <see cref="UseOwnAddress"/> before starting it.
+    /// </summary>
+    public static PgCluster ForRestore(string name, TestTempDir parent) => CreateEmpty(name, parent.Path);
+
+    /// <summary>Points a copied configuration at this cluster's own port and socket directory.</summary>
+    public void UseOwnAddress() =>
+        AppendConfig(
+            $"""
+            port = {Port}
+            unix_socket_directories = {ConfigQuote(SocketDir)}
+            """);
+
     /// <summary>Quotes a value as a postgresql.conf string literal: 'it''s'.</summary>
     public static string ConfigQuote(string value) => "'" + value.Replace("'", "''") + "'";
 

@@ -1,0 +1,281 @@
+using System.Formats.Tar;
+using System.Text;
+using WalShip.Archive;
+using WalShip.Commands.Backup;
+using WalShip.Pipeline;
+using WalShip.Storage;
+using WalShip.Wal;
+using Xunit;
+
+namespace WalShip.Tests.Unit;
+
+public sealed class SafeTarExtractorTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("walship-unit-tar-").FullName;
+    private string Target => Path.Combine(_root, "data");
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private static MemoryStream Tar(params TarEntry[] entries)
+    {
+        var stream = new MemoryStream();
+        using (var writer = new TarWriter(stream, TarEntryFormat.Ustar, leaveOpen: true))
+            foreach (var entry in entries)
+                writer.WriteEntry(entry);
+        stream.Position = 0;
+        return stream;
+    }
+
+    private static UstarTarEntry File(string name, string content) =>
+        new(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(content)), Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite };
+
+    private async Task<int> ExtractAsync(MemoryStream tar)
+    {
+        Directory.CreateDirectory(Target);
+        return await SafeTarExtractor.ExtractAsync(tar, Target, CancellationToken.None);
+    }
+
+    [Fact]
+    public async Task ExtractsDirectoriesFilesAndInsideLinks_WithTheirModes()
+    {
+        int count = await ExtractAsync(Tar(
+            new UstarTarEntry(TarEntryType.Directory, "global/") { Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute },
+            File("global/pg_control", "control"),
+            File("PG_VERSION", "15\n"),
+            new UstarTarEntry(TarEntryType.SymbolicLink, "latest") { LinkName = "global/pg_control" }));
+        Assert.Equal(4, count);
+        Assert.Equal("control", System.IO.File.ReadAllText(Path.Combine(Target, "global", "pg_control")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, System.IO.File.GetUnixFileMode(Path.Combine(Target, "PG_VERSION")));
+        Assert.Equal("global/pg_control", new FileInfo(Path.Combine(Target, "latest")).LinkTarget);
+    }
+
+    [Theory]
+    [InlineData("../escape")]
+    [InlineData("base/../../escape")]
+    [InlineData("/etc/escape")]
+    public async Task RefusesNamesOutsideTheDirectory(string name)
+    {
+        var e = await Assert.ThrowsAsync<UnsafeArchiveException>(() => ExtractAsync(Tar(File("ok", "fine"), File(name, "evil"))));
+        Assert.Contains(name, e.Message);
+        Assert.False(System.IO.File.Exists(Path.Combine(_root, "escape")));
+        Assert.True(System.IO.File.Exists(Path.Combine(Target, "ok")));
+    }
+
+    [Theory]
+    [InlineData("/etc")]
+    [InlineData("../..")]
+    [InlineData("base/../../outside")]
+    public async Task RefusesSymbolicLinksLeavingTheDirectory(string target)
+    {
+        var e = await Assert.ThrowsAsync<UnsafeArchiveException>(() =>
+            ExtractAsync(Tar(new UstarTarEntry(TarEntryType.SymbolicLink, "link") { LinkName = target })));
+        Assert.Contains("outside the data directory", e.Message);
+        Assert.False(Path.Exists(Path.Combine(Target, "link")));
+    }
+
+    [Fact]
+    public async Task RefusesWritingThroughALink_HardLinksAndDevices()
+    {
+        Directory.CreateDirectory(Path.Combine(_root, "inside-target"));
+        var through = await Assert.ThrowsAsync<UnsafeArchiveException>(() => ExtractAsync(Tar(
+            new UstarTarEntry(TarEntryType.Directory, "dir/"),
+            new UstarTarEntry(TarEntryType.SymbolicLink, "link") { LinkName = "dir" },
+            File("link/file", "x"))));
+        Assert.Contains("symbolic link", through.Message);
+
+        Directory.Delete(Target, recursive: true);
+        var hard = await Assert.ThrowsAsync<UnsafeArchiveException>(() => ExtractAsync(Tar(
+            File("a", "x"), new UstarTarEntry(TarEntryType.HardLink, "b") { LinkName = "a" })));
+        Assert.Contains("hard link", hard.Message);
+
+        Directory.Delete(Target, recursive: true);
+        var device = await Assert.ThrowsAsync<UnsafeArchiveException>(() => ExtractAsync(Tar(
+            new UstarTarEntry(TarEntryType.CharacterDevice, "null") { DeviceMajor = 1, DeviceMinor = 3 })));
+        Assert.Contains("CharacterDevice", device.Message);
+    }
+}
+
+public sealed class TarStreamObserverTests
+{
+    [Fact]
+    public void FindsTheBackupLabelControlFileAndVersion_InAStreamFedInOddPieces()
+    {
+        byte[] control = new byte[8192];
+        BitConverter.GetBytes(7301234567890123456UL).CopyTo(control, 0);
+        var stream = new MemoryStream();
+        using (var writer = new TarWriter(stream, TarEntryFormat.Ustar, leaveOpen: true))
+        {
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "backup_label") { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(LabelTests.Label)) });
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "tablespace_map") { DataStream = new MemoryStream() });
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.Directory, "base/"));
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "base/big") { DataStream = new MemoryStream(new byte[100_000]) });
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "PG_VERSION") { DataStream = new MemoryStream("15\n"u8.ToArray()) });
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "global/pg_control") { DataStream = new MemoryStream(control) });
+        }
+        byte[] tar = stream.ToArray();
+        var observer = new TarStreamObserver();
+        for (int offset = 0; offset < tar.Length; offset += 333)
+            observer.Write(tar.AsSpan(offset, Math.Min(333, tar.Length - offset)));
+        observer.Complete();
+
+        Assert.Equal(LabelTests.Label, observer.TextOf("backup_label"));
+        Assert.Equal("15\n", observer.TextOf("PG_VERSION"));
+        Assert.Equal(7301234567890123456UL, observer.SystemIdentifier);
+        Assert.Equal(6, observer.Entries);
+        Assert.False(observer.HasTablespaces); // pg_basebackup always sends a tablespace_map, empty without tablespaces
+    }
+
+    [Fact]
+    public void ANonEmptyTablespaceMapMeansTablespaces()
+    {
+        var stream = new MemoryStream();
+        using (var writer = new TarWriter(stream, TarEntryFormat.Ustar, leaveOpen: true))
+            writer.WriteEntry(new UstarTarEntry(TarEntryType.RegularFile, "tablespace_map") { DataStream = new MemoryStream("16384 /srv/ts\n"u8.ToArray()) });
+        var observer = new TarStreamObserver();
+        observer.Write(stream.ToArray());
+        Assert.True(observer.HasTablespaces);
+    }
+}
+
+public sealed class LabelTests
+{
+    public const string Label = """
+        START WAL LOCATION: 0/5000028 (file 000000010000000000000005)
+        CHECKPOINT LOCATION: 0/5000060
+        BACKUP METHOD: streamed
+        BACKUP FROM: primary
+        START TIME: 2026-11-25 20:41:00 UTC
+        LABEL: walship base_20261125T204100Z
+        START TIMELINE: 1
+
+        """;
+
+    [Fact]
+    public void ParsesABackupLabel()
+    {
+        var label = BackupLabel.Parse(Label);
+        Assert.Equal(new Lsn(0x5000028), label.StartLsn);
+        Assert.Equal("000000010000000000000005", label.StartWalFile);
+        Assert.Equal(new Lsn(0x5000060), label.CheckpointLsn);
+        Assert.Equal(1u, label.StartTimeline);
+        Assert.Equal("walship base_20261125T204100Z", label.Label);
+        Assert.Null(label.StopLsn);
+    }
+
+    [Fact]
+    public void ParsesTheBackupHistoryFile_WithItsStopPoint()
+    {
+        var history = BackupLabel.Parse(Label.Replace("CHECKPOINT LOCATION", "STOP WAL LOCATION: 1/6000138 (file 000000020000000100000006)\nCHECKPOINT LOCATION")
+                                        + "STOP TIME: 2026-11-25 20:41:05 UTC\nSTOP TIMELINE: 2\n");
+        Assert.Equal(new Lsn(0x1_0600_0138), history.StopLsn);
+        Assert.Equal("000000020000000100000006", history.StopWalFile);
+        Assert.Equal(2u, history.StopTimeline);
+    }
+
+    [Theory]
+    [InlineData("LABEL: x\n")]
+    [InlineData("START WAL LOCATION: 0/5000028\n")]
+    [InlineData("START WAL LOCATION: zz/1 (file 000000010000000000000005)\n")]
+    [InlineData("START WAL LOCATION: 0/5000028 (file ../../etc/passwd)\n")]
+    public void RefusesLabelsWithoutAValidStart(string text) =>
+        Assert.Throws<WalFormatException>(() => BackupLabel.Parse(text));
+
+    [Fact]
+    public void LsnFormatsLikePostgres_AndNamesItsSegment()
+    {
+        var lsn = Lsn.Parse("1/A0000028");
+        Assert.Equal("1/A0000028", lsn.ToString());
+        Assert.Equal("0000000300000001000000A0", lsn.SegmentName(3, 16 << 20));
+        Assert.False(Lsn.TryParse("12345", out _));
+    }
+}
+
+public sealed class BackupRetentionTests
+{
+    private static BackupManifest Backup(string name, int finishedMinute, string startLsn, uint timeline = 1) => new()
+    {
+        Name = name,
+        Timeline = timeline,
+        StartLsn = startLsn,
+        StartWalFile = Lsn.Parse(startLsn).SegmentName(timeline, 16 << 20),
+        Finished = new DateTimeOffset(2026, 1, 1, 0, finishedMinute, 0, TimeSpan.Zero),
+    };
+
+    private static readonly BackupManifest[] Three =
+    [
+        Backup("b1", 10, "0/3000028"),
+        Backup("b3", 30, "0/9000028", timeline: 2),
+        Backup("b2", 20, "0/6000060"),
+    ];
+
+    [Theory]
+    [InlineData(1, "0/9000028", 2u, "000000020000000000000009")]
+    [InlineData(2, "0/6000060", 1u, "000000010000000000000006")]
+    [InlineData(3, "0/3000028", 1u, "000000010000000000000003")]
+    [InlineData(10, "0/3000028", 1u, "000000010000000000000003")]
+    public void KeepsTheWalOfTheNewestBackups(int retain, string lsn, uint timeline, string walFile)
+    {
+        var oldest = BackupRetention.OldestWalNeeded(Three, retain);
+        Assert.Equal(new WalStart(timeline, Lsn.Parse(lsn), walFile), oldest);
+    }
+
+    [Fact]
+    public void NothingToKeep_WithoutBackupsOrRetention()
+    {
+        Assert.Null(BackupRetention.OldestWalNeeded([], 3));
+        Assert.Null(BackupRetention.OldestWalNeeded(Three, 0));
+    }
+}
+
+public sealed class StreamingUploadTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("walship-unit-upload-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    [Fact]
+    public async Task FileStore_PartsAppearOnlyOnComplete_CreateOnly_AndReadBackByRange()
+    {
+        using var store = new FileObjectStore(_root);
+        byte[] content = new byte[3 * 1000 + 17];
+        new Random(7).NextBytes(content);
+        var sink = new PartSink(1000);
+        await using (var upload = await store.BeginUploadAsync("backup/b/base.tar.zst", CancellationToken.None))
+        {
+            sink.Write(content);
+            sink.Complete();
+            await sink.SendReadyAsync(upload, CancellationToken.None);
+            Assert.Null(await store.GetLengthAsync("backup/b/base.tar.zst", CancellationToken.None));
+            Assert.Equal(content.Length, await upload.CompleteAsync(CancellationToken.None));
+        }
+        using (var range = await store.OpenReadAsync("backup/b/base.tar.zst", 990, 30, CancellationToken.None))
+        {
+            var copy = new MemoryStream();
+            await range.Body.CopyToAsync(copy);
+            Assert.Equal(content.AsSpan(990, 30).ToArray(), copy.ToArray());
+        }
+        var listed = await store.ListAsync("backup/", CancellationToken.None);
+        Assert.Equal(["backup/b/base.tar.zst"], listed.Select(o => o.Key));
+
+        await using (var second = await store.BeginUploadAsync("backup/b/base.tar.zst", CancellationToken.None))
+        {
+            var part = new PooledBuffer();
+            part.Write([1, 2, 3]);
+            await second.AddPartAsync(part, CancellationToken.None);
+            var e = await Assert.ThrowsAsync<StorageException>(() => second.CompleteAsync(CancellationToken.None));
+            Assert.Equal(ErrorClass.Conflict, e.Class);
+        }
+        Assert.Equal(content.Length, await store.GetLengthAsync("backup/b/base.tar.zst", CancellationToken.None));
+        Assert.Single(Directory.GetFiles(Path.Combine(_root, "backup", "b"))); // no temporary file left
+
+        await using (var abandoned = await store.BeginUploadAsync("backup/c/base.tar.zst", CancellationToken.None))
+        {
+            var part = new PooledBuffer();
+            part.Write(content);
+            await abandoned.AddPartAsync(part, CancellationToken.None);
+        }
+        Assert.Empty(Directory.GetFiles(Path.Combine(_root, "backup", "c")));
+        await store.DeleteAsync("backup/b/base.tar.zst", CancellationToken.None);
+        Assert.Empty(await store.ListAsync("backup/", CancellationToken.None));
+    }
+}
