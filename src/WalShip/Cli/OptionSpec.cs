@@ -93,12 +93,27 @@ public sealed record OptionSpec(
     public static readonly OptionSpec Json = new("json",
         "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy"]);
 
+    // Cross-account access: assume an IAM role (issue 4). Source credentials are the default chain or --profile.
+    public static readonly OptionSpec RoleArn = new("role-arn",
+        "IAM role to assume with the source credentials (the default chain or --profile), e.g. a role in the bucket's account. Temporary credentials are renewed before they expire.", ValueHint: "ARN");
+    public static readonly OptionSpec RoleSessionName = new("role-session-name",
+        "Session name for --role-arn, shown in the bucket owner's CloudTrail. Default: walship-HOSTNAME.", ValueHint: "NAME");
+    public static readonly OptionSpec RoleDuration = new("role-duration",
+        "Lifetime asked for the role's temporary credentials, 15m to 12h (the role's maximum session duration caps it).", Default: "1h", ValueHint: "DURATION");
+    public static readonly OptionSpec StsEndpoint = new("sts-endpoint",
+        "STS endpoint URL, e.g. a VPC endpoint. Default: the regional endpoint of --sts-region.", AwsFallbackEnv: ["AWS_ENDPOINT_URL_STS"], ValueHint: "URL");
+    public static readonly OptionSpec StsRegion = new("sts-region",
+        "Region of the STS endpoint. Default: --region.", ValueHint: "REGION");
+    public static readonly OptionSpec CredentialCache = new("credential-cache",
+        "Directory (owned by the caller, mode 0700) where --role-arn's temporary credentials are kept between runs, one 0600 file per role, external id and source identity, so STS is called once per credential lifetime rather than once per WAL file. 'off' disables it. Default: $XDG_CACHE_HOME/walship, else ~/.cache/walship.", ValueHint: "DIR");
+
     public static readonly OptionSpec[] All =
     [
         Repo, Region, Endpoint, PathStyle, CaFile, Profile, UseInstanceMetadata, CompressionLevel, CompressionThreads, PartSize,
         UploadConcurrency, Deadline, PgData, FatalExitCode, LogFormat, LogLevel, Config,
         Sse, SseKmsKeyId, Encryption, EncryptionKeyFile, EncryptionKey, DecryptionKeyFiles, ExternalId,
         PolicyBucket, PolicyPrefix, PolicyReaderAccount, PolicyReaderRoleName, PolicyWriterRoleArn, PolicyKmsKeyArn, PolicyAllowPrune, Json,
+        RoleArn, RoleSessionName, RoleDuration, StsEndpoint, StsRegion, CredentialCache,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

@@ -32,13 +32,36 @@ public sealed record S3ServerSideEncryption(string Method, string? KmsKeyId = nu
 /// S3-compatible servers ignore the condition.
 /// </summary>
 public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize, int uploadConcurrency, ILogger logger,
-    S3ServerSideEncryption? serverSideEncryption = null) : IObjectStore
+    S3ServerSideEncryption? serverSideEncryption = null, AssumedRoleCredentials? assumedRole = null) : IObjectStore
 {
     public string Bucket { get; } = bucket;
 
     public string Describe(string key) => $"s3://{Bucket}/{key}";
 
-    public async Task<long?> GetLengthAsync(string key, CancellationToken cancellationToken)
+    public Task<long?> GetLengthAsync(string key, CancellationToken cancellationToken) =>
+        RenewingAsync(() => HeadAsync(key, cancellationToken), "HEAD", key);
+
+    /// <summary>
+    /// Runs one operation; if S3 refuses an assumed role's credentials as expired or invalid (revoked
+    /// sessions, a clock ahead of ours, a cache entry that outlived its session), drops them here and in
+    /// the cache, assumes the role again and retries once, within the same deadline.
+    /// </summary>
+    private async Task<T> RenewingAsync<T>(Func<Task<T>> operation, string what, string key)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (StorageException e) when (assumedRole is not null && S3Errors.IsStaleCredentials(e, what == "HEAD"))
+        {
+            logger.LogWarning("{Operation} {Location}: S3 refused the credentials of role {Role} ({Message}); assuming the role again and retrying",
+                what, Describe(key), assumedRole.RoleArn, e.Message);
+            assumedRole.Invalidate();
+            return await operation();
+        }
+    }
+
+    private async Task<long?> HeadAsync(string key, CancellationToken cancellationToken)
     {
         try
         {
@@ -56,7 +79,10 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         }
     }
 
-    public async Task<ObjectReader> OpenReadAsync(string key, CancellationToken cancellationToken)
+    public Task<ObjectReader> OpenReadAsync(string key, CancellationToken cancellationToken) =>
+        RenewingAsync(() => GetAsync(key, cancellationToken), "GET", key);
+
+    private async Task<ObjectReader> GetAsync(string key, CancellationToken cancellationToken)
     {
         try
         {
@@ -75,7 +101,14 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
     public Task ReplaceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken) =>
         PutAsync(key, body, metadata, createOnly: false, cancellationToken);
 
-    private async Task PutAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken)
+    private Task PutAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken) =>
+        RenewingAsync(async () =>
+        {
+            await PutOnceAsync(key, body, metadata, createOnly, cancellationToken);
+            return true;
+        }, "PUT", key);
+
+    private async Task PutOnceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken)
     {
         try
         {
@@ -252,7 +285,11 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
             throw new StorageException(ErrorClass.Corrupt, $"S3 stored {what} with CRC32C {echoed}, but walship sent {sent}");
     }
 
-    public void Dispose() => client.Dispose();
+    public void Dispose()
+    {
+        client.Dispose();
+        assumedRole?.Dispose();
+    }
 }
 
 /// <summary>
@@ -336,9 +373,20 @@ internal static class S3Errors
         return null;
     }
 
+    /// <summary>S3 refused the credentials as expired or invalid. A HEAD has no body to name the error,
+    /// so there a bare 400 counts too: with temporary credentials it is how S3 says ExpiredToken.</summary>
+    public static bool IsStaleCredentials(Exception e, bool isHead)
+    {
+        var service = FindInner<AmazonServiceException>(e);
+        if (service is null)
+            return false;
+        return service.ErrorCode is "ExpiredToken" or "ExpiredTokenException" or "TokenRefreshRequired" or "InvalidToken"
+               || (isHead && service.StatusCode == HttpStatusCode.BadRequest && service.ErrorCode is null or "" or "BadRequest");
+    }
+
     public static StorageException Classify(Exception e, string operation, string location)
     {
-        if (e is StorageException storage)
+        if (FindInner<StorageException>(e) is { } storage)
             return storage;
         if (e is AmazonS3Exception s3)
         {
