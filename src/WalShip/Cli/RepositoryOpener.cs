@@ -22,7 +22,9 @@ public static class RepositoryOpener
                 settings.Get(OptionSpec.Profile),
                 settings.GetSwitch(OptionSpec.UseInstanceMetadata),
                 deadline,
-                AssumeRole(settings));
+                AssumeRole(settings),
+                settings.Get(OptionSpec.StsEndpoint),
+                settings.Get(OptionSpec.StsRegion));
             long partSize = settings.GetSize(OptionSpec.PartSize, 5L << 20, 5L << 30);
             int concurrency = settings.GetInt(OptionSpec.UploadConcurrency, 1, 64);
             var connection = S3ClientFactory.Connect(s3, logger);

@@ -16,7 +16,9 @@ public sealed record S3Settings(
     string? Profile,
     bool UseInstanceMetadata,
     TimeSpan RequestTimeout,
-    AssumeRoleSettings? Role = null);
+    AssumeRoleSettings? Role = null,
+    string? StsEndpoint = null,
+    string? StsRegion = null);
 
 /// <summary>An S3 client and the credentials it signs with; <see cref="AssumedRole"/> is set with --role-arn.</summary>
 public sealed record S3Connection(AmazonS3Client Client, AWSCredentials Credentials, AssumedRoleCredentials? AssumedRole);
@@ -79,7 +81,7 @@ public static class S3ClientFactory
     public static (AWSCredentials Credentials, AssumedRoleCredentials? AssumedRole) ResolveCredentials(S3Settings settings, string region, ILogger logger)
     {
         // The default chain's web identity provider (EKS IRSA) asks the SDK's registry for an STS client.
-        StsClients.RegisterForSdkProviders(settings.Role?.StsRegion ?? region, settings.Role?.StsEndpoint, settings.RequestTimeout);
+        StsClients.RegisterForSdkProviders(settings.StsRegion ?? region, settings.StsEndpoint, settings.RequestTimeout);
         var source = ResolveSourceCredentials(settings);
         if (settings.Role is not { } role)
             return (source, null);

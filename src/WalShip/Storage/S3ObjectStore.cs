@@ -384,6 +384,16 @@ internal static class S3Errors
                || (isHead && service.StatusCode == HttpStatusCode.BadRequest && service.ErrorCode is null or "" or "BadRequest");
     }
 
+    /// <summary>The message and those of its causes: the SDK's wrappers often say only "Error calling X".</summary>
+    private static string WithCauses(Exception e)
+    {
+        var messages = new List<string>();
+        for (var cause = e; cause is not null && messages.Count < 4; cause = cause.InnerException)
+            if (!messages.Contains(cause.Message))
+                messages.Add(cause.Message);
+        return string.Join(": ", messages);
+    }
+
     public static StorageException Classify(Exception e, string operation, string location)
     {
         if (FindInner<StorageException>(e) is { } storage)
@@ -422,14 +432,17 @@ internal static class S3Errors
                 },
             };
         }
+        // The SDK's own credential providers (web identity, profile roles) wrap what STS said.
+        if (e is AmazonClientException && FindInner<AmazonServiceException>(e.InnerException) is { } fromSts)
+            return StsClients.Classify(fromSts, $"{operation} {location}: {e.Message}", null, null);
         if (e is AmazonClientException && e.Message.Contains("credential", StringComparison.OrdinalIgnoreCase))
-            return new(ErrorClass.Auth, $"{operation} {location}: no usable AWS credentials ({e.Message})", e);
+            return new(ErrorClass.Auth, $"{operation} {location}: no usable AWS credentials ({WithCauses(e)})", e);
         if (FindInner<System.Security.Authentication.AuthenticationException>(e) is { } tls)
             return new(ErrorClass.Config, $"{operation} {location}: TLS handshake failed, the endpoint's certificate is not trusted ({tls.Message}); for a private CA use --ca-file", e);
         if (e is OperationCanceledException or TimeoutException)
             return new(ErrorClass.Transient, $"{operation} {location}: timed out", e);
         if (e is HttpRequestException or IOException or AmazonServiceException or AmazonClientException)
-            return new(ErrorClass.Transient, $"{operation} {location}: {e.Message}", e);
+            return new(ErrorClass.Transient, $"{operation} {location}: {WithCauses(e)}", e);
         return new(ErrorClass.Transient, $"{operation} {location}: {e.GetType().Name}: {e.Message}", e);
     }
 }
