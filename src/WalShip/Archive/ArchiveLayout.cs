@@ -14,5 +14,8 @@ public sealed class ArchiveLayout(string prefix)
 
     public string KeyFor(WalFileName file) => Join($"wal/{file.Timeline:X8}/{file.Name}");
 
+    /// <summary>A throw-away object `walship check` writes and deletes to prove it may.</summary>
+    public string CheckProbeKey(string id) => Join($"walship-check/{id}");
+
     private string Join(string relative) => Prefix.Length == 0 ? relative : $"{Prefix}/{relative}";
 }

@@ -30,9 +30,12 @@ public static class CommandTable
     public static readonly CommandEntry Policy = new("policy", "policy [options]", "print IAM policies for a cross-account setup",
         HelpText.Policy, 0, 0, PolicyCli.RunAsync);
 
+    public static readonly CommandEntry Check = new("check", "check [options]", "verify credentials, bucket access and PostgreSQL settings", HelpText.Check, 0, 0,
+        CheckRunner.RunAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch, Policy,
+        Push, Fetch, Policy, Check,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);

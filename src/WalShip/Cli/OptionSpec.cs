@@ -91,7 +91,7 @@ public sealed record OptionSpec(
     public static readonly OptionSpec PolicyAllowPrune = new("allow-prune",
         "Give the writer s3:DeleteObject on the prefix, for a primary that prunes old WAL.", Default: "false", IsSwitch: true, Commands: ["policy"]);
     public static readonly OptionSpec Json = new("json",
-        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy", "check"]);
 
     // Cross-account access: assume an IAM role (issue 4). Source credentials are the default chain or --profile.
     public static readonly OptionSpec RoleArn = new("role-arn",
@@ -107,6 +107,12 @@ public sealed record OptionSpec(
     public static readonly OptionSpec CredentialCache = new("credential-cache",
         "Directory (owned by the caller, mode 0700) where --role-arn's temporary credentials are kept between runs, one 0600 file per role, external id and source identity, so STS is called once per credential lifetime rather than once per WAL file. 'off' disables it. Default: $XDG_CACHE_HOME/walship, else ~/.cache/walship.", ValueHint: "DIR");
 
+    // walship check (issue 4).
+    public static readonly OptionSpec DbName = new("dbname",
+        "Connection string of the server to check (libpq 'host=... port=...' or postgresql://...), instead of reading --pgdata's files.", ValueHint: "CONNINFO", Commands: ["check"]);
+    public static readonly OptionSpec Standby = new("standby",
+        "Check as a standby (read-only access, restore_command, standby.signal) even where no standby.signal exists yet.", Default: "false", IsSwitch: true, Commands: ["check"]);
+
     public static readonly OptionSpec[] All =
     [
         Repo, Region, Endpoint, PathStyle, CaFile, Profile, UseInstanceMetadata, CompressionLevel, CompressionThreads, PartSize,
@@ -114,6 +120,7 @@ public sealed record OptionSpec(
         Sse, SseKmsKeyId, Encryption, EncryptionKeyFile, EncryptionKey, DecryptionKeyFiles, ExternalId,
         PolicyBucket, PolicyPrefix, PolicyReaderAccount, PolicyReaderRoleName, PolicyWriterRoleArn, PolicyKmsKeyArn, PolicyAllowPrune, Json,
         RoleArn, RoleSessionName, RoleDuration, StsEndpoint, StsRegion, CredentialCache,
+        DbName, Standby,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

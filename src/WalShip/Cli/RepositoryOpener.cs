@@ -7,12 +7,17 @@ namespace WalShip.Cli;
 /// <summary>Opens the repository the settings name, with the S3 client they describe.</summary>
 public static class RepositoryOpener
 {
-    public static Repository Open(Settings settings, ILogger logger, TimeSpan deadline)
+    public static Repository Open(Settings settings, ILogger logger, TimeSpan deadline) => Open(settings, logger, deadline, out _);
+
+    /// <summary>Opens the repository; <paramref name="connection"/> is the S3 connection of an s3:// one.
+    /// With <paramref name="cacheCredentials"/> false, a role is assumed afresh, past the credential cache.</summary>
+    public static Repository Open(Settings settings, ILogger logger, TimeSpan deadline, out S3Connection? connection, bool cacheCredentials = true)
     {
         string url = settings.Get(OptionSpec.Repo)!;
         var serverSideEncryption = EncryptionSettings.ServerSide(settings, url);
         var keys = EncryptionSettings.Keys(settings);
-        return Repository.Open(url, keys, bucket =>
+        S3Connection? opened = null;
+        var repository = Repository.Open(url, keys, bucket =>
         {
             var s3 = new S3Settings(
                 settings.Get(OptionSpec.Region),
@@ -22,14 +27,16 @@ public static class RepositoryOpener
                 settings.Get(OptionSpec.Profile),
                 settings.GetSwitch(OptionSpec.UseInstanceMetadata),
                 deadline,
-                AssumeRole(settings),
+                cacheCredentials ? AssumeRole(settings) : AssumeRole(settings) is { } role ? role with { CacheDirectory = null } : null,
                 settings.Get(OptionSpec.StsEndpoint),
                 settings.Get(OptionSpec.StsRegion));
             long partSize = settings.GetSize(OptionSpec.PartSize, 5L << 20, 5L << 30);
             int concurrency = settings.GetInt(OptionSpec.UploadConcurrency, 1, 64);
-            var connection = S3ClientFactory.Connect(s3, logger);
-            return new S3ObjectStore(connection.Client, bucket, partSize, concurrency, logger, serverSideEncryption, connection.AssumedRole);
+            opened = S3ClientFactory.Connect(s3, logger);
+            return new S3ObjectStore(opened.Client, bucket, partSize, concurrency, logger, serverSideEncryption, opened.AssumedRole);
         });
+        connection = opened;
+        return repository;
     }
 
     /// <summary>The --role-arn settings, or null without --role-arn (then its companions are refused).</summary>

@@ -35,6 +35,7 @@ public sealed class AssumedRoleCredentials : RefreshingAWSCredentials
 
     public AssumedRoleCredentials(AWSCredentials source, string sourceIdentity, AssumeRoleSettings role, TimeSpan requestTimeout, ILogger logger)
     {
+        SourceCredentials = source;
         _role = role;
         _logger = logger;
         _sourceDescription = sourceIdentity;
@@ -48,6 +49,9 @@ public sealed class AssumedRoleCredentials : RefreshingAWSCredentials
     }
 
     public string RoleArn => _role.RoleArn;
+
+    /// <summary>The credentials the role is assumed with.</summary>
+    public AWSCredentials SourceCredentials { get; }
 
     /// <summary>AssumeRole calls this process made (for tests and the debug log).</summary>
     public int StsCalls { get; private set; }

@@ -16,6 +16,8 @@ public sealed class CrossAccount : IAsyncLifetime
 
     public static readonly AwsUser PrimaryUser = new("111111111111", "primary", "AKIAPRIMARY000000001", "primary-secret-key",
         [new BucketGrant(Bucket, Read: true, List: true, Write: true, Delete: true)]);
+    public static readonly AwsUser NoDeleteUser = new("111111111111", "writer", "AKIAWRITER0000000001", "writer-secret-key",
+        [new BucketGrant(Bucket, Read: true, List: true, Write: true, Delete: false)]);
     public static readonly AwsUser StandbyUser = new("222222222222", "standby", "AKIASTANDBY000000001", "standby-secret-key", []);
     public static readonly AwsRole ReaderRole = new("111111111111", "walship-reader", ["222222222222"], ExternalId, [new BucketGrant(Bucket)]);
     public static readonly AwsRole WebIdentityRole = new("111111111111", "walship-irsa", [], null, [new BucketGrant(Bucket)], WebIdentityToken);
@@ -29,7 +31,7 @@ public sealed class CrossAccount : IAsyncLifetime
         Tmp = TestPaths.CreateTempDir("walship-xacct");
         S3 = await S3Server.StartAsync();
         await S3.CreateBucketAsync(Bucket);
-        Gateway = AuthGateway.Start(S3.Endpoint, [PrimaryUser, StandbyUser], [ReaderRole, WebIdentityRole]);
+        Gateway = AuthGateway.Start(S3.Endpoint, [PrimaryUser, NoDeleteUser, StandbyUser], [ReaderRole, WebIdentityRole]);
     }
 
     public async Task DisposeAsync()
