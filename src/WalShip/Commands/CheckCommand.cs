@@ -102,7 +102,7 @@ public sealed class CheckCommand(Repository repository, CloudIdentity? cloud, st
         }
         catch (StorageException e)
         {
-            Add("identity", CheckStatus.Fail, $"who am I: {e.Message}", e.Class);
+            Add("identity", CheckStatus.Fail, e.Message, e.Class);
             return false;
         }
         if (cloud.Role is not { } role)

@@ -173,7 +173,7 @@ public static class StsClients
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            throw Classify(e, "STS does not accept the credentials (GetCallerIdentity)", null, endpoint);
+            throw Classify(e, "asking STS whom the credentials belong to (GetCallerIdentity)", null, endpoint);
         }
     }
 

@@ -46,6 +46,7 @@ public sealed class CrossAccount : IAsyncLifetime
         ["WALSHIP_REPO"] = $"s3://{Bucket}/{prefix}",
         ["WALSHIP_ENDPOINT"] = Gateway.S3Endpoint,
         ["WALSHIP_PATH_STYLE"] = "true",
+        ["WALSHIP_STS_ENDPOINT"] = Gateway.StsEndpoint,
         ["AWS_REGION"] = AuthGateway.Region,
     };
 
