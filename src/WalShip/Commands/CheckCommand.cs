@@ -292,15 +292,7 @@ public sealed class CheckCommand(Repository repository, CloudIdentity? cloud, st
         if (settings.Get("archive_library") is { Length: > 0 } library)
             Add("archive_library", CheckStatus.Fail, $"archive_library = '{library}' is set, so PostgreSQL ignores archive_command: set archive_library = ''");
 
-        string command = settings.Get("archive_command") ?? "";
-        if (command.Length == 0 || command == "(disabled)")
-            Add("archive_command", CheckStatus.Fail, "archive_command is not set: set archive_command = 'walship push %p %f'");
-        else if (!command.Contains("walship", StringComparison.Ordinal))
-            Add("archive_command", CheckStatus.Fail, $"archive_command = '{command}' does not run walship: set archive_command = 'walship push %p %f'");
-        else if (!IsWalshipCall(command, "push", "%p", "%f"))
-            Add("archive_command", CheckStatus.Fail, $"archive_command = '{command}' is not 'walship push %p %f': push takes %p then %f");
-        else
-            Add("archive_command", CheckStatus.Ok, $"archive_command = '{command}'");
+        CheckWalshipCommand("archive_command", settings.Get("archive_command"), "push", "%p", "%f", "");
     }
 
     private void CheckStandbySettings(ServerSettings settings)
@@ -325,15 +317,22 @@ public sealed class CheckCommand(Repository repository, CloudIdentity? cloud, st
                 break;
         }
 
-        string command = settings.Get("restore_command") ?? "";
+        CheckWalshipCommand("restore_command", settings.Get("restore_command"), "fetch", "%f", "%p", " in postgresql.conf (not recovery.conf)");
+    }
+
+    /// <summary>archive_command or restore_command: set, running walship, with the verb and placeholders in order.</summary>
+    private void CheckWalshipCommand(string setting, string? value, string verb, string first, string second, string where)
+    {
+        string command = value is null or "(disabled)" ? "" : value;
+        string wanted = $"{setting} = 'walship {verb} {first} {second}'";
         if (command.Length == 0)
-            Add("restore_command", CheckStatus.Fail, "restore_command is not set: set restore_command = 'walship fetch %f %p' in postgresql.conf");
+            Add(setting, CheckStatus.Fail, $"{setting} is not set: set {wanted}{where}");
         else if (!command.Contains("walship", StringComparison.Ordinal))
-            Add("restore_command", CheckStatus.Fail, $"restore_command = '{command}' does not run walship: set restore_command = 'walship fetch %f %p'");
-        else if (!IsWalshipCall(command, "fetch", "%f", "%p"))
-            Add("restore_command", CheckStatus.Fail, $"restore_command = '{command}' is not 'walship fetch %f %p': fetch takes %f then %p");
+            Add(setting, CheckStatus.Fail, $"{setting} = '{command}' does not run walship: set {wanted}");
+        else if (!IsWalshipCall(command, verb, first, second))
+            Add(setting, CheckStatus.Fail, $"{setting} = '{command}' is not 'walship {verb} {first} {second}': {verb} takes {first} then {second}");
         else
-            Add("restore_command", CheckStatus.Ok, $"restore_command = '{command}'");
+            Add(setting, CheckStatus.Ok, $"{setting} = '{command}'");
     }
 
     /// <summary>The command runs walship's <paramref name="verb"/> with the two placeholders in order.</summary>

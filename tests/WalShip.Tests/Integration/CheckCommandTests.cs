@@ -48,17 +48,8 @@ public sealed class CheckCommandTests(CrossAccount accounts) : IClassFixture<Cro
 
     private async Task<PgCluster> StartArchivingPrimaryAsync()
     {
-        var primary = await PgCluster.InitAsync("primary", _tmp);
-        primary.AppendConfig($"""
-            archive_mode = on
-            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
-            wal_level = replica
-            """);
-        await primary.StartAsync(accounts.AccountA(_prefix));
-        string segment = await primary.SwitchWalAsync();
-        await primary.WaitForAsync(
-            async () => string.CompareOrdinal(await primary.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
-            CatchUp, "the first archived segment");
+        var primary = await accounts.StartArchivingPrimaryAsync(_tmp.Path, _prefix);
+        await primary.SwitchWalAndWaitArchivedAsync(CatchUp);
         return primary;
     }
 

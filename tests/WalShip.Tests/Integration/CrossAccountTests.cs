@@ -59,6 +59,19 @@ public sealed class CrossAccount : IAsyncLifetime
         return env;
     }
 
+    /// <summary>A primary in account A, archiving with walship into the bucket under <paramref name="prefix"/>.</summary>
+    public async Task<PgCluster> StartArchivingPrimaryAsync(string parentDirectory, string prefix)
+    {
+        var primary = await PgCluster.InitAsync("primary", parentDirectory);
+        primary.AppendConfig($"""
+            archive_mode = on
+            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
+            wal_level = replica
+            """);
+        await primary.StartAsync(AccountA(prefix));
+        return primary;
+    }
+
     /// <summary>Account B's keys and the role in A: what the standby uses. The cache directory must not exist
     /// yet or belong to postgres, which runs walship.</summary>
     public Dictionary<string, string> AccountB(string prefix, string cacheDirectory, string externalId = ExternalId)
@@ -96,26 +109,9 @@ public sealed class CrossAccountTests(CrossAccount accounts) : IClassFixture<Cro
 
     public async Task DisposeAsync() => await _tmp.DisposeAsync();
 
-    private async Task<PgCluster> StartPrimaryAsync()
-    {
-        var primary = await PgCluster.InitAsync("primary", _tmp);
-        primary.AppendConfig($"""
-            archive_mode = on
-            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
-            wal_level = replica
-            """);
-        await primary.StartAsync(AccountA());
-        return primary;
-    }
+    private Task<PgCluster> StartPrimaryAsync() => accounts.StartArchivingPrimaryAsync(_tmp, _prefix);
 
-    private static async Task<string> SwitchAndWaitArchivedAsync(PgCluster cluster)
-    {
-        string segment = await cluster.SwitchWalAsync();
-        await cluster.WaitForAsync(
-            async () => string.CompareOrdinal(await cluster.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
-            CatchUp, $"archiving of {segment} by {cluster.Name}");
-        return segment;
-    }
+    private static Task<string> SwitchAndWaitArchivedAsync(PgCluster cluster) => cluster.SwitchWalAndWaitArchivedAsync(CatchUp);
 
     /// <summary>A primary in account A that has archived some segments; returns their names.</summary>
     private async Task<(PgCluster Primary, List<string> Segments)> ArchiveSomeAsync(int count)
