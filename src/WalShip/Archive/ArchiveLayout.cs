@@ -14,6 +14,9 @@ public sealed class ArchiveLayout(string prefix)
 
     public string KeyFor(WalFileName file) => Join($"wal/{file.Timeline:X8}/{file.Name}");
 
+    /// <summary>A throw-away object `walship check` writes and deletes to prove it may.</summary>
+    public string CheckProbeKey(string id) => Join($"walship-check/{id}");
+
     // --- Base backups: <prefix>/backup/<name>/base.tar.zst, then backup.json written last ---
 
     /// <summary>The prefix every base backup's objects share, for listing them.</summary>

@@ -34,14 +34,17 @@ public static class CommandTable
     public static readonly CommandEntry Status = new("status", "status [options]", "how far archiving (or a standby) is behind",
         HelpText.Status, 0, 0, StatusCli.RunAsync);
 
-
     // Base backups (issue 7).
     public static readonly CommandEntry Backup = new("backup", "backup SUBCOMMAND [ARGS]", "base backups: push, list, fetch, delete",
         HelpText.Backup, 1, 3, BackupCli.RunAsync);
 
+    // Cross-account setup (issue 4).
+    public static readonly CommandEntry Check = new("check", "check [options]", "verify credentials, bucket access and PostgreSQL settings", HelpText.Check, 0, 0,
+        CheckRunner.RunAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch, Status, Backup, Policy,
+        Push, Fetch, Status, Check, Backup, Policy,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);

@@ -95,7 +95,7 @@ public sealed record OptionSpec(
     public static readonly OptionSpec MetricsFile = new("metrics-file",
         "Prometheus textfile-collector file that every push and fetch updates atomically: runs by outcome, bytes, last duration, last success time (e.g. /var/lib/prometheus/node-exporter/walship.prom). A failure to write it is logged and never fails the push or fetch.", ValueHint: "FILE");
     public static readonly OptionSpec Connection = new("connection",
-        "PostgreSQL connection string for status, and for backup push (whose role needs REPLICATION and a replication line in pg_hba.conf): libpq keyword=value ('host=/var/run/postgresql user=postgres') or a postgresql:// URI; PG* variables and ~/.pgpass apply. Default: the server running in --pgdata, through the socket its postmaster.pid names.", ValueHint: "CONNINFO");
+        "PostgreSQL connection string for status and check, and for backup push (whose role needs REPLICATION and a replication line in pg_hba.conf): libpq keyword=value ('host=/var/run/postgresql user=postgres') or a postgresql:// URI; PG* variables and ~/.pgpass apply. Default: the server running in --pgdata, through the socket its postmaster.pid names.", ValueHint: "CONNINFO");
     public static readonly OptionSpec BacklogWarn = new("backlog-warn",
         "status exits 11 when this many WAL files or more wait to be archived (primary), or the archive holds this many segments or more beyond replay (standby).", Default: "16", ValueHint: "N", Commands: ["status"]);
     public static readonly OptionSpec Prometheus = new("prometheus",
@@ -103,19 +103,34 @@ public sealed record OptionSpec(
 
     // Shared by every command that prints data for scripts.
     public static readonly OptionSpec Json = new("json",
-        "Print JSON for scripts instead of text (backup list: an array of backup.json objects; the others: one object).", Default: "false", IsSwitch: true, Commands: ["status", "policy", "backup"]);
+        "Print JSON for scripts instead of text (backup list: an array of backup.json objects; the others: one object).", Default: "false", IsSwitch: true, Commands: ["status", "policy", "backup", "check"]);
 
     // --- Base backups (walship backup push|list|fetch|delete) ---
     public static readonly OptionSpec PgBaseBackup = new("pg-basebackup",
         "backup push: the pg_basebackup to run, of the server's major version.", Default: "pg_basebackup", ValueHint: "FILE", Commands: ["backup"]);
     public static readonly OptionSpec Standby = new("standby",
-        "backup fetch: write standby.signal (follow the archive until promoted) instead of recovery.signal.", IsSwitch: true, Commands: ["backup"]);
+        "backup fetch: write standby.signal (follow the archive until promoted) instead of recovery.signal. check: check as a standby (read-only access, restore_command) even where no standby.signal exists yet.", Default: "false", IsSwitch: true, Commands: ["backup", "check"]);
     public static readonly OptionSpec TargetTime = new("target-time",
         "backup fetch: recovery_target_time, e.g. '2026-01-01 12:00:00+00'.", ValueHint: "TIMESTAMP", Commands: ["backup"]);
     public static readonly OptionSpec TargetLsn = new("target-lsn",
         "backup fetch: recovery_target_lsn, e.g. 0/3000060.", ValueHint: "LSN", Commands: ["backup"]);
     public static readonly OptionSpec TargetAction = new("target-action",
         "backup fetch: recovery_target_action at the target: pause, promote or shutdown.", ValueHint: "ACTION", Commands: ["backup"]);
+
+    // Cross-account access: assume an IAM role (issue 4). Source credentials are the default chain or --profile.
+    public static readonly OptionSpec RoleArn = new("role-arn",
+        "IAM role to assume with the source credentials (the default chain or --profile), e.g. a role in the bucket's account. Temporary credentials are renewed before they expire.", ValueHint: "ARN");
+    public static readonly OptionSpec RoleSessionName = new("role-session-name",
+        "Session name for --role-arn, shown in the bucket owner's CloudTrail. Default: walship-HOSTNAME.", ValueHint: "NAME");
+    public static readonly OptionSpec RoleDuration = new("role-duration",
+        "Lifetime asked for the role's temporary credentials, 15m to 12h (the role's maximum session duration caps it).", Default: "1h", ValueHint: "DURATION");
+    public static readonly OptionSpec StsEndpoint = new("sts-endpoint",
+        "STS endpoint URL, e.g. a VPC endpoint. Default: the regional endpoint of --sts-region.", AwsFallbackEnv: ["AWS_ENDPOINT_URL_STS"], ValueHint: "URL");
+    public static readonly OptionSpec StsRegion = new("sts-region",
+        "Region of the STS endpoint. Default: --region.", ValueHint: "REGION");
+    public static readonly OptionSpec CredentialCache = new("credential-cache",
+        "Directory (owned by the caller, mode 0700) where --role-arn's temporary credentials are kept between runs, one 0600 file per role, external id and source identity, so STS is called once per credential lifetime rather than once per WAL file. 'off' disables it. Default: $XDG_CACHE_HOME/walship, else ~/.cache/walship.", ValueHint: "DIR");
+
 
     public static readonly OptionSpec[] All =
     [
@@ -125,6 +140,7 @@ public sealed record OptionSpec(
         PolicyBucket, PolicyPrefix, PolicyReaderAccount, PolicyReaderRoleName, PolicyWriterRoleArn, PolicyKmsKeyArn, PolicyAllowPrune, Json,
         MetricsFile, Connection, BacklogWarn, Prometheus,
         PgBaseBackup, Standby, TargetTime, TargetLsn, TargetAction,
+        RoleArn, RoleSessionName, RoleDuration, StsEndpoint, StsRegion, CredentialCache,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

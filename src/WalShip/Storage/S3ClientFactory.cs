@@ -4,6 +4,7 @@ using Amazon;
 using Amazon.Runtime;
 using Amazon.Runtime.CredentialManagement;
 using Amazon.S3;
+using Microsoft.Extensions.Logging;
 
 namespace WalShip.Storage;
 
@@ -14,7 +15,13 @@ public sealed record S3Settings(
     string? CaFile,
     string? Profile,
     bool UseInstanceMetadata,
-    TimeSpan RequestTimeout);
+    TimeSpan RequestTimeout,
+    AssumeRoleSettings? Role = null,
+    string? StsEndpoint = null,
+    string? StsRegion = null);
+
+/// <summary>An S3 client and the credentials it signs with; <see cref="AssumedRole"/> is set with --role-arn.</summary>
+public sealed record S3Connection(AmazonS3Client Client, AWSCredentials Credentials, AssumedRoleCredentials? AssumedRole);
 
 /// <summary>
 /// Builds the S3 client from walship's settings. Credentials come from the SDK's own default chain
@@ -24,7 +31,10 @@ public sealed record S3Settings(
 /// </summary>
 public static class S3ClientFactory
 {
-    public static AmazonS3Client Create(S3Settings settings)
+    public static AmazonS3Client Create(S3Settings settings) =>
+        Connect(settings, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Client;
+
+    public static S3Connection Connect(S3Settings settings, ILogger logger)
     {
         if (!settings.UseInstanceMetadata)
             Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
@@ -62,11 +72,36 @@ public static class S3ClientFactory
             config.HttpClientFactory = new PrivateCaHttpClientFactory(new Lazy<X509Certificate2Collection>(() => LoadCa(caFile)));
         }
 
-        AWSCredentials credentials = ResolveCredentials(settings);
-        return new AmazonS3Client(credentials, config);
+        var (credentials, assumedRole) = ResolveCredentials(settings, region, logger);
+        return new S3Connection(new AmazonS3Client(credentials, config), credentials, assumedRole);
     }
 
-    private static AWSCredentials ResolveCredentials(S3Settings settings)
+    /// <summary>The source credentials (--profile or the default chain), and with --role-arn the role
+    /// assumed with them.</summary>
+    public static (AWSCredentials Credentials, AssumedRoleCredentials? AssumedRole) ResolveCredentials(S3Settings settings, string region, ILogger logger)
+    {
+        // The default chain's web identity provider (EKS IRSA) asks the SDK's registry for an STS client.
+        StsClients.RegisterForSdkProviders(settings.StsRegion ?? region, settings.StsEndpoint, settings.RequestTimeout);
+        var source = ResolveSourceCredentials(settings);
+        if (settings.Role is not { } role)
+            return (source, null);
+        var assumed = new AssumedRoleCredentials(source, SourceIdentity(source, settings.Profile), role, settings.RequestTimeout, logger);
+        return (assumed, assumed);
+    }
+
+    /// <summary>
+    /// What identifies the source credentials in the cache key without calling anything: the access key
+    /// id of static keys, the role of web identity, else the provider and profile. Temporary source
+    /// credentials that change on every run (web identity) must not make every run miss the cache.
+    /// </summary>
+    private static string SourceIdentity(AWSCredentials source, string? profile) => source switch
+    {
+        AssumeRoleWithWebIdentityCredentials webIdentity => "web-identity:" + webIdentity.RoleArn,
+        RefreshingAWSCredentials refreshing => $"provider:{refreshing.GetType().Name}:{profile ?? Environment.GetEnvironmentVariable("AWS_PROFILE") ?? ""}",
+        _ => "key:" + source.GetCredentials().AccessKey,
+    };
+
+    private static AWSCredentials ResolveSourceCredentials(S3Settings settings)
     {
         if (settings.Profile is not null)
         {

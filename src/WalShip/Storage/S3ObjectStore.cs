@@ -32,13 +32,64 @@ public sealed record S3ServerSideEncryption(string Method, string? KmsKeyId = nu
 /// S3-compatible servers ignore the condition.
 /// </summary>
 public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize, int uploadConcurrency, ILogger logger,
-    S3ServerSideEncryption? serverSideEncryption = null) : IObjectStore
+    S3ServerSideEncryption? serverSideEncryption = null, AssumedRoleCredentials? assumedRole = null) : IObjectStore, IAccessProbe
 {
+    public Task<int> ProbeListAsync(string prefix, CancellationToken cancellationToken) =>
+        RenewingAsync(async () =>
+        {
+            try
+            {
+                var response = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = Bucket, Prefix = prefix, MaxKeys = 1 }, cancellationToken);
+                return response.S3Objects?.Count ?? 0;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw S3Errors.Classify(e, "LIST", Describe(prefix));
+            }
+        }, "LIST", prefix);
+
+    public Task ProbeDeleteAsync(string key, CancellationToken cancellationToken) =>
+        RenewingAsync(async () =>
+        {
+            try
+            {
+                await client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = Bucket, Key = key }, cancellationToken);
+                return true;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw S3Errors.Classify(e, "DELETE", Describe(key));
+            }
+        }, "DELETE", key);
+
     public string Bucket { get; } = bucket;
 
     public string Describe(string key) => $"s3://{Bucket}/{key}";
 
-    public async Task<long?> GetLengthAsync(string key, CancellationToken cancellationToken)
+    public Task<long?> GetLengthAsync(string key, CancellationToken cancellationToken) =>
+        RenewingAsync(() => HeadAsync(key, cancellationToken), "HEAD", key);
+
+    /// <summary>
+    /// Runs one operation; if S3 refuses an assumed role's credentials as expired or invalid (revoked
+    /// sessions, a clock ahead of ours, a cache entry that outlived its session), drops them here and in
+    /// the cache, assumes the role again and retries once, within the same deadline.
+    /// </summary>
+    private async Task<T> RenewingAsync<T>(Func<Task<T>> operation, string what, string key)
+    {
+        try
+        {
+            return await operation();
+        }
+        catch (StorageException e) when (assumedRole is not null && S3Errors.IsStaleCredentials(e, what == "HEAD"))
+        {
+            logger.LogWarning("{Operation} {Location}: S3 refused the credentials of role {Role} ({Message}); assuming the role again and retrying",
+                what, Describe(key), assumedRole.RoleArn, e.Message);
+            assumedRole.Invalidate();
+            return await operation();
+        }
+    }
+
+    private async Task<long?> HeadAsync(string key, CancellationToken cancellationToken)
     {
         try
         {
@@ -56,7 +107,10 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         }
     }
 
-    public async Task<ObjectReader> OpenReadAsync(string key, CancellationToken cancellationToken)
+    public Task<ObjectReader> OpenReadAsync(string key, CancellationToken cancellationToken) =>
+        RenewingAsync(() => GetAsync(key, cancellationToken), "GET", key);
+
+    private async Task<ObjectReader> GetAsync(string key, CancellationToken cancellationToken)
     {
         try
         {
@@ -75,7 +129,14 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
     public Task ReplaceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, CancellationToken cancellationToken) =>
         PutAsync(key, body, metadata, createOnly: false, cancellationToken);
 
-    private async Task PutAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken)
+    private Task PutAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken) =>
+        RenewingAsync(async () =>
+        {
+            await PutOnceAsync(key, body, metadata, createOnly, cancellationToken);
+            return true;
+        }, "PUT", key);
+
+    private async Task PutOnceAsync(string key, PooledBuffer body, IReadOnlyDictionary<string, string> metadata, bool createOnly, CancellationToken cancellationToken)
     {
         try
         {
@@ -420,7 +481,11 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         }
     }
 
-    public void Dispose() => client.Dispose();
+    public void Dispose()
+    {
+        client.Dispose();
+        assumedRole?.Dispose();
+    }
 }
 
 /// <summary>
@@ -504,9 +569,30 @@ internal static class S3Errors
         return null;
     }
 
+    /// <summary>S3 refused the credentials as expired or invalid. A HEAD has no body to name the error,
+    /// so there a bare 400 counts too: with temporary credentials it is how S3 says ExpiredToken.</summary>
+    public static bool IsStaleCredentials(Exception e, bool isHead)
+    {
+        var service = FindInner<AmazonServiceException>(e);
+        if (service is null)
+            return false;
+        return service.ErrorCode is "ExpiredToken" or "ExpiredTokenException" or "TokenRefreshRequired" or "InvalidToken"
+               || (isHead && service.StatusCode == HttpStatusCode.BadRequest && service.ErrorCode is null or "" or "BadRequest");
+    }
+
+    /// <summary>The message and those of its causes: the SDK's wrappers often say only "Error calling X".</summary>
+    private static string WithCauses(Exception e)
+    {
+        var messages = new List<string>();
+        for (var cause = e; cause is not null && messages.Count < 4; cause = cause.InnerException)
+            if (!messages.Contains(cause.Message))
+                messages.Add(cause.Message);
+        return string.Join(": ", messages);
+    }
+
     public static StorageException Classify(Exception e, string operation, string location)
     {
-        if (e is StorageException storage)
+        if (FindInner<StorageException>(e) is { } storage)
             return storage;
         if (e is AmazonS3Exception s3)
         {
@@ -542,14 +628,17 @@ internal static class S3Errors
                 },
             };
         }
+        // The SDK's own credential providers (web identity, profile roles) wrap what STS said.
+        if (e is AmazonClientException && FindInner<AmazonServiceException>(e.InnerException) is { } fromSts)
+            return StsClients.Classify(fromSts, $"{operation} {location}: {e.Message}", null, null);
         if (e is AmazonClientException && e.Message.Contains("credential", StringComparison.OrdinalIgnoreCase))
-            return new(ErrorClass.Auth, $"{operation} {location}: no usable AWS credentials ({e.Message})", e);
+            return new(ErrorClass.Auth, $"{operation} {location}: no usable AWS credentials ({WithCauses(e)})", e);
         if (FindInner<System.Security.Authentication.AuthenticationException>(e) is { } tls)
             return new(ErrorClass.Config, $"{operation} {location}: TLS handshake failed, the endpoint's certificate is not trusted ({tls.Message}); for a private CA use --ca-file", e);
         if (e is OperationCanceledException or TimeoutException)
             return new(ErrorClass.Transient, $"{operation} {location}: timed out", e);
         if (e is HttpRequestException or IOException or AmazonServiceException or AmazonClientException)
-            return new(ErrorClass.Transient, $"{operation} {location}: {e.Message}", e);
+            return new(ErrorClass.Transient, $"{operation} {location}: {WithCauses(e)}", e);
         return new(ErrorClass.Transient, $"{operation} {location}: {e.GetType().Name}: {e.Message}", e);
     }
 }

@@ -229,6 +229,16 @@ public sealed class PgCluster : IAsyncDisposable
     public Task<string> SwitchWalAsync(CancellationToken cancellationToken = default) =>
         QueryAsync("SELECT pg_walfile_name(pg_switch_wal())", cancellationToken: cancellationToken);
 
+    /// <summary>Switches to a new segment and waits until the archiver reports the closed one archived.</summary>
+    public async Task<string> SwitchWalAndWaitArchivedAsync(TimeSpan timeout)
+    {
+        string segment = await SwitchWalAsync().ConfigureAwait(false);
+        await WaitForAsync(
+            async () => string.CompareOrdinal(await QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
+            timeout, $"archiving of {segment} by {Name}").ConfigureAwait(false);
+        return segment;
+    }
+
     /// <summary>Name of the WAL segment currently being written.</summary>
     public Task<string> CurrentWalFileAsync(CancellationToken cancellationToken = default) =>
         QueryAsync("SELECT pg_walfile_name(pg_current_wal_lsn())", cancellationToken: cancellationToken);
