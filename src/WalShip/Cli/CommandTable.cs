@@ -39,5 +39,8 @@ public static class CommandTable
         Push, Fetch, Status, Policy,
     ];
 
-    public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);
+    /// <summary>Commands walship runs itself (detached look-ahead workers); not listed in --help.</summary>
+    public static readonly CommandEntry[] Internal = [LookAhead.PushAheadWorker, LookAhead.PrefetchWorker];
+
+    public static CommandEntry? Find(string name) => All.Concat(Internal).FirstOrDefault(entry => entry.Name == name);
 }
