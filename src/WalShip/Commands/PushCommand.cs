@@ -142,7 +142,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
     /// The stored object is decoded in full, not judged by its metadata. One exception: an object whose
     /// header claims exactly this file's SHA-256 and length but whose body does not verify is a torn
     /// upload of this very file (a process killed mid-PUT, on a server that keeps partial bodies), and
-    /// is replaced, or the archiver would be stuck on it forever.</summary>
+    /// is replaced, or the archiver would be stuck on it forever; so is an object too short to hold a header.</summary>
     private async Task<string> CompareWithArchivedAsync(WalFileName name, string key, EncodedObject encoded, CancellationToken cancellationToken)
     {
         var store = repository.Store;
@@ -184,6 +184,10 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         byte[] bytes = new byte[ObjectHeader.Size];
         using var reader = await repository.Store.OpenReadAsync(key, cancellationToken);
         int got = await reader.Body.ReadAtLeastAsync(bytes, bytes.Length, throwOnEndOfStream: false, cancellationToken);
+        // Every object walship completes starts with a whole header; a shorter one (s3rver keeps even an
+        // empty body when the uploader is killed before sending any) is an upload cut short, never data.
+        if (got < ObjectHeader.Size && reader.Length < ObjectHeader.Size)
+            return true;
         try
         {
             var theirs = ObjectHeader.Parse(bytes.AsSpan(0, got));
