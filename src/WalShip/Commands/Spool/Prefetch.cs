@@ -46,8 +46,9 @@ public static class Prefetch
         if (!File.Exists(data))
             return false;
         var clock = Stopwatch.StartNew();
+        // The worker writes an entry's record before its data appears, and its cleanup drops data without
+        // a record: so read the record, take the data, and only then remove the record.
         var record = SpoolDirectory.ReadRecord(recordPath, SpoolJsonContext.Default.PrefetchRecord);
-        SpoolDirectory.TryDelete(recordPath);
         string temp = fullPath + ".walship-tmp";
         string? problem = record is null ? "no readable spool record"
             : record.Repository != repositoryUrl ? $"prefetched from another repository ({record.Repository})"
@@ -59,6 +60,7 @@ public static class Prefetch
             if (problem is null)
             {
                 File.Move(data, temp, overwrite: true);
+                SpoolDirectory.TryDelete(recordPath);
                 var digest = LocalFile.Digest(temp, name);
                 problem = digest.Length != record!.RawLength ? $"{digest.Length} bytes, the record says {record.RawLength}"
                     : digest.Sha256Hex != record.RawSha256 ? "its SHA-256 does not match the record"
@@ -81,6 +83,7 @@ public static class Prefetch
         {
             TemporaryFiles.Remove(temp);
             SpoolDirectory.TryDelete(data);
+            SpoolDirectory.TryDelete(recordPath);
         }
         logger.LogWarning("fetch {File}: ignoring its prefetched copy ({Problem}); fetching it from the archive", name.Name, problem);
         return false;
@@ -155,8 +158,9 @@ public static class Prefetch
         return ExitCodes.Ok;
     }
 
-    /// <summary>Downloads one object into the spool: decoded and verified into a temporary file, renamed,
-    /// and then recorded; false when the archive does not have it.</summary>
+    /// <summary>Downloads one object into the spool: decoded and verified into a temporary file, recorded,
+    /// and then renamed into place, so that an entry's data never appears without its record; false
+    /// when the archive does not have it.</summary>
     private static async Task<bool> DownloadAsync(SpoolDirectory spool, Repository repository, WalFileName name, CancellationToken cancellationToken)
     {
         string key = repository.Layout.KeyFor(name);
@@ -180,7 +184,6 @@ public static class Prefetch
                 decoded = await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, new FetchCommand.FileSink(handle), cancellationToken);
             if (decoded.Header.SystemIdentifier != spool.SystemIdentifier)
                 throw new StorageException(ErrorClass.Corrupt, $"{repository.Store.Describe(key)} is from cluster {decoded.Header.SystemIdentifier}, not {spool.SystemIdentifier}");
-            File.Move(temp, data, overwrite: true);
             SpoolDirectory.WriteRecord(spool.PrefetchRecordPath(name.Name), new PrefetchRecord
             {
                 Repository = repository.Url,
@@ -190,6 +193,7 @@ public static class Prefetch
                 SystemIdentifier = decoded.Header.SystemIdentifier,
                 Fetched = DateTimeOffset.UtcNow,
             }, SpoolJsonContext.Default.PrefetchRecord);
+            File.Move(temp, data, overwrite: true);
             return true;
         }
         catch (CorruptObjectException e)
@@ -264,7 +268,8 @@ public static class Prefetch
     }
 
     /// <summary>Removes what recovery will not ask for: entries at or behind the requested segment, entries
-    /// older than <see cref="EntryLifetime"/>, records without data, and a killed worker's temporary files.</summary>
+    /// older than <see cref="EntryLifetime"/>, halves of entries (a record whose data a fetch took, data
+    /// whose record is gone), and a killed worker's temporary files.</summary>
     private static void RemoveStale(SpoolDirectory spool, ulong requestedSegment, uint segmentSize)
     {
         foreach (var file in new DirectoryInfo(spool.PrefetchPath).EnumerateFiles())
