@@ -143,14 +143,14 @@ public static class Program
         // whatever its class, gets the mode's failure code.
         return await GuardAsync("fetch", fileName, deadline, logger, _ => ProcessGuard.FailureCode, async token =>
         {
-            if (!LookAhead.TryServePrefetched(name, fullPath, dataDirectory, settings, logger))
+            if (!LookAhead.TryServePrefetched(fileName, fullPath, dataDirectory, settings, logger))
             {
                 using var repository = RepositoryOpener.Open(settings, logger, deadline);
                 int code = await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
                 if (code != ExitCodes.Ok)
                     return code;
             }
-            LookAhead.AfterFetch(name, fullPath, dataDirectory, settings, flags, logger);
+            LookAhead.AfterFetch(fileName, fullPath, dataDirectory, settings, flags, logger);
             return ExitCodes.Ok;
         }, retryTransient: mode == RecoveryMode.ArchiveRecovery, metrics: new RunMetrics(settings.Get(OptionSpec.MetricsFile), fullPath));
     }

@@ -2,7 +2,6 @@ using Microsoft.Extensions.Logging;
 using WalShip.Commands;
 using WalShip.Commands.Spool;
 using WalShip.Storage;
-using WalShip.Wal;
 
 namespace WalShip.Cli;
 
@@ -34,14 +33,12 @@ public static class LookAhead
     /// <summary>True when a push-ahead receipt proves the file archived (see <see cref="Commands.Spool.PushAhead"/>).</summary>
     public static async Task<bool> AcceptReceiptAsync(string walPath, string fileName, Settings settings, Repository repository, ILogger logger, CancellationToken token)
     {
-        if (!WalFileName.TryParse(fileName, out var name))
-            return false;
         var (fullPath, dataDirectory) = WalPaths.Resolve(walPath, settings.Get(OptionSpec.PgData));
-        if (Path.GetFileName(fullPath) != name.Name || Spool(settings, dataDirectory, logger, create: false) is not { } spool)
+        if (Path.GetFileName(fullPath) != fileName || Spool(settings, dataDirectory, logger, create: false) is not { } spool)
             return false;
         try
         {
-            return await new PushAhead(spool, repository, logger).TryAcceptReceiptAsync(fullPath, name, token);
+            return await new PushAhead(spool, repository, logger).TryAcceptReceiptAsync(fullPath, fileName, token);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException && !token.IsCancellationRequested)
         {
@@ -65,21 +62,21 @@ public static class LookAhead
     }
 
     /// <summary>Serves the file from the prefetch spool when a verified entry is there; no S3 client is built.</summary>
-    public static bool TryServePrefetched(WalFileName name, string fullPath, string dataDirectory, Settings settings, ILogger logger)
+    public static bool TryServePrefetched(string fileName, string fullPath, string dataDirectory, Settings settings, ILogger logger)
     {
-        if (!Prefetch.AppliesTo(fullPath) || Spool(settings, dataDirectory, logger, create: false) is not { } spool)
+        if (!Prefetch.AppliesTo(fileName, fullPath) || Spool(settings, dataDirectory, logger, create: false) is not { } spool)
             return false;
-        return Prefetch.TryServe(spool, settings.Get(OptionSpec.Repo)!, name, fullPath, logger);
+        return Prefetch.TryServe(spool, settings.Get(OptionSpec.Repo)!, fileName, fullPath, logger);
     }
 
     /// <summary>After a successful fetch for recovery: start a prefetch worker unless one runs.</summary>
-    public static void AfterFetch(WalFileName name, string fullPath, string dataDirectory, Settings settings, IReadOnlyDictionary<string, string> flags, ILogger logger)
+    public static void AfterFetch(string fileName, string fullPath, string dataDirectory, Settings settings, IReadOnlyDictionary<string, string> flags, ILogger logger)
     {
         int maxFiles = settings.GetInt(OptionSpec.Prefetch, 0, 1000);
         settings.GetSize(OptionSpec.PrefetchBytes, 1L << 20, 1L << 40);
-        if (maxFiles == 0 || !Prefetch.AppliesTo(fullPath) || name.Kind != WalFileKind.Segment)
+        if (maxFiles == 0 || !Prefetch.AppliesTo(fileName, fullPath))
             return;
-        Launch(PrefetchWorker, name.Name, dataDirectory, settings, flags, logger, Prefetch.LockName, spool => Prefetch.EntryCount(spool) < maxFiles);
+        Launch(PrefetchWorker, fileName, dataDirectory, settings, flags, logger, Prefetch.LockName, spool => Prefetch.EntryCount(spool) < maxFiles);
     }
 
     private static void Launch(CommandEntry worker, string fileName, string dataDirectory, Settings settings,
@@ -120,11 +117,10 @@ public static class LookAhead
         var (settings, logger) = (call.Settings, call.Logger);
         var deadline = WorkerDeadline(settings);
         string dataDirectory = settings.Get(OptionSpec.PgData) ?? throw new UsageException("prefetch-worker needs --pgdata");
-        var requested = WalFileName.Parse(call.Arguments[0]);
         if (Spool(settings, dataDirectory, logger, create: true) is not { } spool)
             return ExitCodes.Ok;
         using var repository = RepositoryOpener.Open(settings, logger, deadline);
-        return await Prefetch.RunWorkerAsync(spool, repository, requested,
+        return await Prefetch.RunWorkerAsync(spool, repository, call.Arguments[0],
             settings.GetInt(OptionSpec.Prefetch, 0, 1000), settings.GetSize(OptionSpec.PrefetchBytes, 1L << 20, 1L << 40), logger, ProcessGuard.Token);
     }
 

@@ -29,7 +29,9 @@ public static class Prefetch
     /// to take the standby's cores and network from replay.</summary>
     private const int Parallelism = 2;
 
-    public static bool AppliesTo(string fullPath) => Path.GetFileName(fullPath) == RecoveryFileName;
+    /// <summary>Only segments restored for recovery are served from, and prefetched into, the spool.</summary>
+    public static bool AppliesTo(string fileName, string fullPath) =>
+        Path.GetFileName(fullPath) == RecoveryFileName && WalFileName.TryParse(fileName, out var name) && name.Kind == WalFileKind.Segment;
 
     /// <summary>
     /// Serves <paramref name="name"/> from the spool if a complete entry is there and still verifies:
@@ -37,9 +39,9 @@ public static class Prefetch
     /// SHA-256, WAL page headers and system identifier are checked against the spool record and pg_control,
     /// and only then is it renamed to %p. Returns false, having left %p alone, for anything less.
     /// </summary>
-    public static bool TryServe(SpoolDirectory spool, string repositoryUrl, WalFileName name, string fullPath, ILogger logger)
+    public static bool TryServe(SpoolDirectory spool, string repositoryUrl, string fileName, string fullPath, ILogger logger)
     {
-        if (name.Kind != WalFileKind.Segment)
+        if (!WalFileName.TryParse(fileName, out var name) || name.Kind != WalFileKind.Segment)
             return false;
         string data = spool.PrefetchedPath(name.Name);
         string recordPath = spool.PrefetchRecordPath(name.Name);
@@ -109,9 +111,11 @@ public static class Prefetch
     /// them until the spool holds <paramref name="maxFiles"/> entries or <paramref name="maxBytes"/>, or
     /// the archive has no more.
     /// </summary>
-    public static async Task<int> RunWorkerAsync(SpoolDirectory spool, Repository repository, WalFileName requested,
+    public static async Task<int> RunWorkerAsync(SpoolDirectory spool, Repository repository, string requestedName,
         int maxFiles, long maxBytes, ILogger logger, CancellationToken cancellationToken)
     {
+        if (!WalFileName.TryParse(requestedName, out var requested) || requested.Kind != WalFileKind.Segment)
+            throw new StorageException(ErrorClass.Usage, $"'{requestedName}' is not a WAL segment name");
         using var held = spool.TryLock(LockName);
         if (held is null)
         {

@@ -26,8 +26,10 @@ public sealed class PushAhead(SpoolDirectory spool, Repository repository, ILogg
     /// a HEAD costs a round trip where the push it saves costs a whole upload and read-back). The receipt
     /// is consumed either way; anything that does not hold means the file is pushed normally.
     /// </summary>
-    public async Task<bool> TryAcceptReceiptAsync(string fullPath, WalFileName name, CancellationToken cancellationToken)
+    public async Task<bool> TryAcceptReceiptAsync(string fullPath, string fileName, CancellationToken cancellationToken)
     {
+        if (!WalFileName.TryParse(fileName, out var name))
+            return false;
         string path = spool.ReceiptPath(name.Name);
         await WaitForInFlightAsync(name, cancellationToken);
         if (!File.Exists(path))
