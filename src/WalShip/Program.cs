@@ -116,6 +116,7 @@ public static class Program
     {
         int level = settings.GetInt(OptionSpec.CompressionLevel, 1, 19);
         int threads = settings.GetInt(OptionSpec.CompressionThreads, 1, 64);
+        LookAhead.ValidateOptions(settings);
         ProcessGuard.SetDeadline(deadline);
         return await GuardAsync("push", fileName, deadline, logger, ExitCodes.For, async token =>
         {
@@ -137,6 +138,7 @@ public static class Program
         var (fullPath, dataDirectory) = WalPaths.Resolve(walPath, settings.Get(OptionSpec.PgData));
         var mode = FetchCommand.DetectMode(dataDirectory);
         ProcessGuard.FailureCode = FetchFailureCode(mode, fatalCode);
+        LookAhead.ValidateOptions(settings);
         ProcessGuard.SetDeadline(deadline);
 
         // Only FetchCommand's own GET may answer "not in archive"; every failure that reaches here,

@@ -48,12 +48,20 @@ public static class LookAhead
         }
     }
 
+    /// <summary>Checks the look-ahead options before a call does anything: a bad value found only after a
+    /// push had stored its file would fail every retry of it and stall the archiver.</summary>
+    public static void ValidateOptions(Settings settings)
+    {
+        settings.GetInt(OptionSpec.PushAhead, 0, 1000);
+        settings.GetSize(OptionSpec.PushAheadBytes, 1L << 20, 1L << 40);
+        settings.GetInt(OptionSpec.Prefetch, 0, 1000);
+        settings.GetSize(OptionSpec.PrefetchBytes, 1L << 20, 1L << 40);
+    }
+
     /// <summary>After a successful push: start a push-ahead worker when files wait and none runs.</summary>
     public static void AfterPush(string walPath, string fileName, Settings settings, IReadOnlyDictionary<string, string> flags, ILogger logger)
     {
-        int maxFiles = settings.GetInt(OptionSpec.PushAhead, 0, 1000);
-        settings.GetSize(OptionSpec.PushAheadBytes, 1L << 20, 1L << 40);
-        if (maxFiles == 0)
+        if (settings.GetInt(OptionSpec.PushAhead, 0, 1000) == 0)
             return;
         var (_, dataDirectory) = WalPaths.Resolve(walPath, settings.Get(OptionSpec.PgData));
         if (!PushAhead.HasWork(null, dataDirectory, fileName))
@@ -73,7 +81,6 @@ public static class LookAhead
     public static void AfterFetch(string fileName, string fullPath, string dataDirectory, Settings settings, IReadOnlyDictionary<string, string> flags, ILogger logger)
     {
         int maxFiles = settings.GetInt(OptionSpec.Prefetch, 0, 1000);
-        settings.GetSize(OptionSpec.PrefetchBytes, 1L << 20, 1L << 40);
         if (maxFiles == 0 || !Prefetch.AppliesTo(fileName, fullPath))
             return;
         Launch(PrefetchWorker, fileName, dataDirectory, settings, flags, logger, Prefetch.LockName, spool => Prefetch.EntryCount(spool) < maxFiles);
@@ -93,8 +100,9 @@ public static class LookAhead
             int pid = SelfLauncher.StartDetached(arguments, spool.WorkerLogPath);
             logger.LogDebug("{Worker} started (pid {Pid}), log {Log}", worker.Name, pid, spool.WorkerLogPath);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or StorageException)
+        catch (Exception e)
         {
+            // The call itself has succeeded; a worker is only ever an optimisation.
             logger.LogWarning("{Worker} not started: {Message}", worker.Name, e.Message);
         }
     }
