@@ -185,7 +185,7 @@ public static class Prefetch
             DecodedObject decoded;
             using (reader)
             using (var handle = File.OpenHandle(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-                decoded = await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, new FetchCommand.FileSink(handle), cancellationToken);
+                decoded = await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, new FetchCommand.FileSink(handle), cancellationToken, repository.Keys);
             if (decoded.Header.SystemIdentifier != spool.SystemIdentifier)
                 throw new StorageException(ErrorClass.Corrupt, $"{repository.Store.Describe(key)} is from cluster {decoded.Header.SystemIdentifier}, not {spool.SystemIdentifier}");
             SpoolDirectory.WriteRecord(spool.PrefetchRecordPath(name.Name), new PrefetchRecord
@@ -245,7 +245,7 @@ public static class Prefetch
             using var text = new Pipeline.PooledBuffer();
             try
             {
-                await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, text, cancellationToken);
+                await ObjectCodec.DecodeAsync(reader.Body, reader.Length, name, text, cancellationToken, repository.Keys);
                 var bytes = new byte[text.Length];
                 text.CopyTo(0, bytes);
                 return TimelineHistory.Parse(timeline, System.Text.Encoding.UTF8.GetString(bytes));
