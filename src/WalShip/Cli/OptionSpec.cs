@@ -104,7 +104,7 @@ public sealed record OptionSpec(
     // Shared by every command that prints data for scripts.
     public static readonly OptionSpec Json = new("json",
         "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["status", "policy"]);
-        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+
     // Push-ahead and prefetch (README "Push-ahead and prefetch"). Off by default: each starts a detached
     // worker process and keeps WAL in a spool, which an operator should choose knowingly; 8 segments is
     // a good start (enough to hide S3 latency, 128 MiB of disk with 16 MiB segments).
