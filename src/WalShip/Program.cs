@@ -92,9 +92,9 @@ public static class Program
         var deadline = settings.GetDuration(OptionSpec.Deadline, TimeSpan.FromSeconds(1), TimeSpan.FromHours(24));
 
         if (entry == CommandTable.Push)
-            return await RunPushAsync(line.Arguments[0], line.Arguments[1], settings, logger, deadline);
+            return await RunPushAsync(line.Arguments[0], line.Arguments[1], settings, line.Flags, logger, deadline);
         if (entry == CommandTable.Fetch)
-            return await RunFetchAsync(line.Arguments[0], line.Arguments[1], settings, logger, deadline);
+            return await RunFetchAsync(line.Arguments[0], line.Arguments[1], settings, line.Flags, logger, deadline);
 
         // Admin commands run by hand: no deadline unless one is asked for, since pruning a large archive
         // can take longer than any default would allow; Ctrl-C still stops them cleanly.
@@ -112,19 +112,24 @@ public static class Program
         var (min, max) => $"{min} to {max} arguments",
     };
 
-    private static async Task<int> RunPushAsync(string walPath, string fileName, Settings settings, ILogger logger, TimeSpan deadline)
+    private static async Task<int> RunPushAsync(string walPath, string fileName, Settings settings, IReadOnlyDictionary<string, string> flags, ILogger logger, TimeSpan deadline)
     {
         int level = settings.GetInt(OptionSpec.CompressionLevel, 1, 19);
         int threads = settings.GetInt(OptionSpec.CompressionThreads, 1, 64);
+        LookAhead.ValidateOptions(settings);
         ProcessGuard.SetDeadline(deadline);
         return await GuardAsync("push", fileName, deadline, logger, ExitCodes.For, async token =>
         {
             using var repository = RepositoryOpener.Open(settings, logger, deadline);
-            return await new PushCommand(repository, logger, level, threads).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
+            int code = await LookAhead.AcceptReceiptAsync(walPath, fileName, settings, repository, logger, token)
+                ? ExitCodes.Ok
+                : await new PushCommand(repository, logger, level, threads).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
+            LookAhead.AfterPush(walPath, fileName, settings, flags, logger);
+            return code;
         }, metrics: new RunMetrics(settings.Get(OptionSpec.MetricsFile), walPath));
     }
 
-    private static async Task<int> RunFetchAsync(string fileName, string walPath, Settings settings, ILogger logger, TimeSpan deadline)
+    private static async Task<int> RunFetchAsync(string fileName, string walPath, Settings settings, IReadOnlyDictionary<string, string> flags, ILogger logger, TimeSpan deadline)
     {
         int fatalCode = settings.GetInt(OptionSpec.FatalExitCode, 126, 255);
         ProcessGuard.FailureCode = FetchFailureCode(FetchCommand.DetectMode(Directory.GetCurrentDirectory()), fatalCode);
@@ -133,14 +138,22 @@ public static class Program
         var (fullPath, dataDirectory) = WalPaths.Resolve(walPath, settings.Get(OptionSpec.PgData));
         var mode = FetchCommand.DetectMode(dataDirectory);
         ProcessGuard.FailureCode = FetchFailureCode(mode, fatalCode);
+        LookAhead.ValidateOptions(settings);
         ProcessGuard.SetDeadline(deadline);
 
         // Only FetchCommand's own GET may answer "not in archive"; every failure that reaches here,
         // whatever its class, gets the mode's failure code.
         return await GuardAsync("fetch", fileName, deadline, logger, _ => ProcessGuard.FailureCode, async token =>
         {
-            using var repository = RepositoryOpener.Open(settings, logger, deadline);
-            return await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
+            if (!LookAhead.TryServePrefetched(fileName, fullPath, dataDirectory, settings, logger))
+            {
+                using var repository = RepositoryOpener.Open(settings, logger, deadline);
+                int code = await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
+                if (code != ExitCodes.Ok)
+                    return code;
+            }
+            LookAhead.AfterFetch(fileName, fullPath, dataDirectory, settings, flags, logger);
+            return ExitCodes.Ok;
         }, retryTransient: mode == RecoveryMode.ArchiveRecovery, metrics: new RunMetrics(settings.Get(OptionSpec.MetricsFile), fullPath));
     }
 

@@ -47,5 +47,8 @@ public static class CommandTable
         Push, Fetch, Status, Check, Backup, Policy,
     ];
 
-    public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);
+    /// <summary>Commands walship runs itself (detached look-ahead workers); not listed in --help.</summary>
+    public static readonly CommandEntry[] Internal = [LookAhead.PushAheadWorker, LookAhead.PrefetchWorker];
+
+    public static CommandEntry? Find(string name) => All.Concat(Internal).FirstOrDefault(entry => entry.Name == name);
 }

@@ -129,8 +129,22 @@ public sealed record OptionSpec(
     public static readonly OptionSpec StsRegion = new("sts-region",
         "Region of the STS endpoint. Default: --region.", ValueHint: "REGION");
     public static readonly OptionSpec CredentialCache = new("credential-cache",
-        "Directory (owned by the caller, mode 0700) where --role-arn's temporary credentials are kept between runs, one 0600 file per role, external id and source identity, so STS is called once per credential lifetime rather than once per WAL file. 'off' disables it. Default: $XDG_CACHE_HOME/walship, else ~/.cache/walship.", ValueHint: "DIR");
+        "Directory (owned by the caller, mode 0700) where --role-arn's temporary credentials are kept between runs, one 0600 file per role, external id and source identity, so STS is called once per credential lifetime rather than once per WAL file. 'off' disables it. Default: $XDG_CACHE_HOME/walship/credentials, else ~/.cache/walship/credentials.", ValueHint: "DIR");
 
+
+    // Push-ahead and prefetch (README "Push-ahead and prefetch"). Off by default: each starts a detached
+    // worker process and keeps WAL in a spool, which an operator should choose knowingly; 8 segments is
+    // a good start (enough to hide S3 latency, 128 MiB of disk with 16 MiB segments).
+    public static readonly OptionSpec PushAhead = new("push-ahead",
+        "After a push, a detached worker also pushes up to N more files already waiting in archive_status, leaving a verified receipt for each, so PostgreSQL's later calls for them end at once. 0 = off; 8 suits a busy primary.", Default: "0", ValueHint: "N");
+    public static readonly OptionSpec PushAheadBytes = new("push-ahead-bytes",
+        "Most bytes of WAL pushed ahead and not yet asked for by PostgreSQL.", Default: "256MiB", ValueHint: "SIZE");
+    public static readonly OptionSpec Prefetch = new("prefetch",
+        "After a fetch for recovery (%p = pg_wal/RECOVERYXLOG), a detached worker downloads and verifies up to N following segments into the spool, following timeline switches, so later calls are served by a rename. 0 = off; 8 suits a standby catching up.", Default: "0", ValueHint: "N");
+    public static readonly OptionSpec PrefetchBytes = new("prefetch-bytes",
+        "Most bytes of WAL the prefetch spool holds.", Default: "256MiB", ValueHint: "SIZE");
+    public static readonly OptionSpec SpoolDir = new("spool-dir",
+        "Where push-ahead receipts and prefetched WAL are kept, in a subdirectory per cluster (system identifier), mode 0700. Must be outside the data directory. Default: $XDG_CACHE_HOME/walship, else $HOME/.cache/walship.", ValueHint: "DIR");
 
     public static readonly OptionSpec[] All =
     [
@@ -141,6 +155,7 @@ public sealed record OptionSpec(
         MetricsFile, Connection, BacklogWarn, Prometheus,
         PgBaseBackup, Standby, TargetTime, TargetLsn, TargetAction,
         RoleArn, RoleSessionName, RoleDuration, StsEndpoint, StsRegion, CredentialCache,
+        PushAhead, PushAheadBytes, Prefetch, PrefetchBytes, SpoolDir,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

@@ -138,7 +138,7 @@ public sealed class FetchCommand(Repository repository, ILogger logger)
 
     /// <summary>Writes decoded bytes straight to the file. Synchronous on purpose: on Linux a write to the
     /// page cache is a memory copy, and async file writes would only add a thread-pool hop per chunk.</summary>
-    private sealed class FileSink(Microsoft.Win32.SafeHandles.SafeFileHandle handle) : IByteFilter
+    internal sealed class FileSink(Microsoft.Win32.SafeHandles.SafeFileHandle handle) : IByteFilter
     {
         private long _offset;
 

@@ -7,6 +7,10 @@ using WalShip.Wal;
 
 namespace WalShip.Commands;
 
+/// <summary>One WAL file as it is archived: its key, the SHA-256 and length of its raw bytes, and the
+/// length of the object that holds them.</summary>
+public readonly record struct PushedFile(string Key, string RawSha256, long RawLength, long StoredLength);
+
 /// <summary>
 /// archive_command: walship push %p %f. Exits 0 only once the object is stored and read back; refuses
 /// files from another cluster and never overwrites an object whose content differs.
@@ -14,6 +18,13 @@ namespace WalShip.Commands;
 public sealed class PushCommand(Repository repository, ILogger logger, int compressionLevel, int compressionThreads)
 {
     public async Task<int> RunAsync(string walPath, string fileName, string? dataDirectoryOption, CancellationToken cancellationToken)
+    {
+        await PushAsync(walPath, fileName, dataDirectoryOption, cancellationToken);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>Archives the file, or proves it already archived identically; returns what is stored.</summary>
+    public async Task<PushedFile> PushAsync(string walPath, string fileName, string? dataDirectoryOption, CancellationToken cancellationToken)
     {
         var clock = Stopwatch.StartNew();
         if (!WalFileName.TryParse(fileName, out var name))
@@ -80,7 +91,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         logger.LogInformation("push {File}: {Outcome} {Location}, {BytesIn} -> {BytesOut} bytes ({Ratio}x), {Ms} ms",
             name.Name, outcome, store.Describe(key), header.RawLength, encoded.Body.Length,
             Math.Round((double)header.RawLength / Math.Max(1, encoded.Body.Length), 2), clock.ElapsedMilliseconds);
-        return ExitCodes.Ok;
+        return new PushedFile(key, header.Sha256Hex, header.RawLength, encoded.Body.Length);
     }
 
     private async Task<EncodedObject> EncodeAsync(string fullPath, WalFileName name, ulong clusterId, CancellationToken cancellationToken)
@@ -131,7 +142,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
     /// The stored object is decoded in full, not judged by its metadata. One exception: an object whose
     /// header claims exactly this file's SHA-256 and length but whose body does not verify is a torn
     /// upload of this very file (a process killed mid-PUT, on a server that keeps partial bodies), and
-    /// is replaced, or the archiver would be stuck on it forever.</summary>
+    /// is replaced, or the archiver would be stuck on it forever; so is an object too short to hold a header.</summary>
     private async Task<string> CompareWithArchivedAsync(WalFileName name, string key, EncodedObject encoded, CancellationToken cancellationToken)
     {
         var store = repository.Store;
@@ -173,6 +184,10 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         byte[] bytes = new byte[ObjectHeader.Size];
         using var reader = await repository.Store.OpenReadAsync(key, cancellationToken);
         int got = await reader.Body.ReadAtLeastAsync(bytes, bytes.Length, throwOnEndOfStream: false, cancellationToken);
+        // Every object walship completes starts with a whole header; a shorter one (s3rver keeps even an
+        // empty body when the uploader is killed before sending any) is an upload cut short, never data.
+        if (got < ObjectHeader.Size && reader.Length < ObjectHeader.Size)
+            return true;
         try
         {
             var theirs = ObjectHeader.Parse(bytes.AsSpan(0, got));

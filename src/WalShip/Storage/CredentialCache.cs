@@ -54,13 +54,14 @@ public sealed class CredentialCache
 
     public string Directory { get; }
 
-    /// <summary>$XDG_CACHE_HOME/walship, else $HOME/.cache/walship; null when neither is set.</summary>
+    /// <summary>$XDG_CACHE_HOME/walship/credentials, else $HOME/.cache/walship/credentials; null when neither
+    /// is set. Its own directory, beside the look-ahead spool's per-cluster directories.</summary>
     public static string? DefaultDirectory(Func<string, string?> environment)
     {
         if (environment("XDG_CACHE_HOME") is { Length: > 0 } xdg && xdg.StartsWith('/'))
-            return Path.Join(xdg, "walship");
+            return Path.Join(xdg, "walship", "credentials");
         if (environment("HOME") is { Length: > 0 } home && home.StartsWith('/'))
-            return Path.Join(home, ".cache", "walship");
+            return Path.Join(home, ".cache", "walship", "credentials");
         return null;
     }
 

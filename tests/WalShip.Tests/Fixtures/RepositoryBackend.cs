@@ -23,6 +23,9 @@ public abstract class RepositoryBackend : IAsyncDisposable
 
     public abstract void WriteObject(string key, byte[] content);
 
+    /// <summary>Removes an object behind walship's back (a prune, a lifecycle rule).</summary>
+    public abstract void DeleteObject(string key);
+
     public abstract ValueTask DisposeAsync();
 
     public static string SegmentKey(string fileName) => $"wal/{fileName[..8]}/{fileName}";
@@ -48,6 +51,8 @@ public sealed class FileRepositoryBackend : RepositoryBackend
     }
 
     public override void WriteObject(string key, byte[] content) => File.WriteAllBytes(Path.Combine(_dir.Path, key), content);
+
+    public override void DeleteObject(string key) => File.Delete(Path.Combine(_dir.Path, key));
 
     public override ValueTask DisposeAsync() => _dir.DisposeAsync();
 }
@@ -89,6 +94,15 @@ public sealed class S3RepositoryBackend : RepositoryBackend
     }
 
     public override void WriteObject(string key, byte[] content) => File.WriteAllBytes(_server.ObjectFilePath(Bucket, $"{Prefix}/{key}"), content);
+
+    /// <summary>s3rver keeps an object as several files beside each other (body, metadata); all go.</summary>
+    public override void DeleteObject(string key)
+    {
+        string body = _server.ObjectFilePath(Bucket, $"{Prefix}/{key}");
+        string stem = Path.GetFileName(body)[..^"._S3rver_object".Length];
+        foreach (string file in Directory.GetFiles(Path.GetDirectoryName(body)!, stem + "._S3rver_*"))
+            File.Delete(file);
+    }
 
     public override ValueTask DisposeAsync() => _server.DisposeAsync();
 }

@@ -1,0 +1,43 @@
+using System.Buffers;
+using WalShip.Pipeline;
+using WalShip.Wal;
+
+namespace WalShip.Commands.Spool;
+
+/// <summary>What reading a local WAL file proved: its length, SHA-256 and, for segments, the system
+/// identifier its page headers carry.</summary>
+public readonly record struct LocalFileDigest(long Length, string Sha256Hex, ulong PageSystemIdentifier);
+
+/// <summary>Reads a local file once through the same filters the archive pipeline uses.</summary>
+public static class LocalFile
+{
+    private const int ReadChunk = 1 << 20;
+
+    /// <summary>Hashes the file and, for a segment, checks every WAL page header on the way. Throws
+    /// <see cref="WalFormatException"/> for a file whose pages do not belong to its name.</summary>
+    public static LocalFileDigest Digest(string path, WalFileName name)
+    {
+        using var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+        long length = RandomAccess.GetLength(handle);
+        using var sha = HashFilter.Sha256();
+        var wal = name.HasWalPages ? new WalSegmentValidator(name, length) : null;
+        IByteFilter pipeline = wal is null ? sha : new FilterGroup(wal, sha);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReadChunk);
+        try
+        {
+            long offset = 0;
+            int read;
+            while ((read = RandomAccess.Read(handle, buffer.AsSpan(0, ReadChunk), offset)) > 0)
+            {
+                pipeline.Write(buffer.AsSpan(0, read));
+                offset += read;
+            }
+            pipeline.Complete();
+            return new LocalFileDigest(offset, Convert.ToHexStringLower(sha.Digest), wal?.SystemIdentifier ?? 0);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}
