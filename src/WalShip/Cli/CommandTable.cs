@@ -30,9 +30,14 @@ public static class CommandTable
     public static readonly CommandEntry Policy = new("policy", "policy [options]", "print IAM policies for a cross-account setup",
         HelpText.Policy, 0, 0, PolicyCli.RunAsync);
 
+    // Admin commands: list, prune, verify.
+    public static readonly CommandEntry List = new("list", "list  [options]", "show timelines, ranges, gaps and sizes", HelpText.List, 0, 0, AdminRunner.ListAsync);
+    public static readonly CommandEntry Prune = new("prune", "prune [options]", "delete old WAL (dry run unless --confirm)", HelpText.Prune, 0, 0, AdminRunner.PruneAsync);
+    public static readonly CommandEntry Verify = new("verify", "verify [options]", "re-read and check every archived object", HelpText.Verify, 0, 0, AdminRunner.VerifyAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch, Policy,
+        Push, Fetch, List, Prune, Verify, Policy,
     ];
 
     public static CommandEntry? Find(string name) => All.FirstOrDefault(entry => entry.Name == name);

@@ -90,8 +90,32 @@ public sealed record OptionSpec(
         "ARN of the KMS key used with --sse aws:kms; adds the key policy statement and kms permissions.", ValueHint: "ARN", Commands: ["policy"]);
     public static readonly OptionSpec PolicyAllowPrune = new("allow-prune",
         "Give the writer s3:DeleteObject on the prefix, for a primary that prunes old WAL.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+
+    // --- Admin commands: list, prune, verify ---
+    // --json is shared with walship policy.
     public static readonly OptionSpec Json = new("json",
-        "Print one JSON object for scripts instead of text.", Default: "false", IsSwitch: true, Commands: ["policy"]);
+        "Print one JSON document for scripts instead of text (list/prune/verify schema: README.md, 'Admin: list, prune, verify').",
+        Default: "false", IsSwitch: true, Commands: ["policy", "list", "prune", "verify"]);
+    public static readonly OptionSpec Timeline = new("timeline",
+        "Only this timeline (a decimal number, as pg_controldata prints it).", ValueHint: "N", Commands: ["list", "verify"]);
+    public static readonly OptionSpec From = new("from",
+        "Only segments from this one on (a segment name; its timeline part is ignored, as pg_archivecleanup does).", ValueHint: "SEGMENT", Commands: ["list", "verify"]);
+    public static readonly OptionSpec To = new("to",
+        "Only segments up to and including this one (a segment name; its timeline part is ignored).", ValueHint: "SEGMENT", Commands: ["list", "verify"]);
+    public static readonly OptionSpec Since = new("since",
+        "Only objects archived at or after this time: an ISO 8601 time (2026-11-25T08:00:00Z) or a duration back from now (6h, 7d).", ValueHint: "TIME", Commands: ["list"]);
+    public static readonly OptionSpec Before = new("before",
+        "Delete WAL older than this segment, like archive_cleanup_command's %r (timeline part ignored).", ValueHint: "SEGMENT", Commands: ["prune"]);
+    public static readonly OptionSpec OlderThan = new("older-than",
+        "Delete WAL archived longer ago than this (e.g. 7d, 36h).", ValueHint: "DURATION", Commands: ["prune"]);
+    public static readonly OptionSpec KeepBackups = new("keep-backups",
+        "Keep all WAL from the start of the newest N base backups (their .backup labels' START WAL LOCATION) on.", ValueHint: "N", Commands: ["prune"]);
+    public static readonly OptionSpec Confirm = new("confirm",
+        "Really delete. Without it prune only prints what it would delete.", IsSwitch: true, Commands: ["prune"]);
+    public static readonly OptionSpec AllowCurrentTimeline = new("allow-current-timeline",
+        "Let prune delete WAL at or after the point where the newest timeline began (on an archive never promoted: any WAL).", IsSwitch: true, Commands: ["prune"]);
+    public static readonly OptionSpec Parallel = new("parallel",
+        "Listings and object reads in flight at once.", Default: "16", ValueHint: "N", Commands: ["list", "prune", "verify"]);
 
     public static readonly OptionSpec[] All =
     [
@@ -99,6 +123,7 @@ public sealed record OptionSpec(
         UploadConcurrency, Deadline, PgData, FatalExitCode, LogFormat, LogLevel, Config,
         Sse, SseKmsKeyId, Encryption, EncryptionKeyFile, EncryptionKey, DecryptionKeyFiles, ExternalId,
         PolicyBucket, PolicyPrefix, PolicyReaderAccount, PolicyReaderRoleName, PolicyWriterRoleArn, PolicyKmsKeyArn, PolicyAllowPrune, Json,
+        Timeline, From, To, Since, Before, OlderThan, KeepBackups, Confirm, AllowCurrentTimeline, Parallel,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

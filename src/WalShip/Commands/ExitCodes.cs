@@ -21,6 +21,12 @@ public static class ExitCodes
     public const int Local = 9;
     public const int Interrupted = 10;
 
+    // Admin commands (list, prune, verify).
+    /// <summary>prune deleted some of the selected objects but the store refused others; rerun it.</summary>
+    public const int PartialFailure = 11;
+    /// <summary>verify found at least one problem (corrupt object, gap, foreign cluster, stray object).</summary>
+    public const int ProblemsFound = 12;
+
     public static int For(ErrorClass errorClass) => errorClass switch
     {
         ErrorClass.Absent => NotInArchive,

@@ -24,7 +24,8 @@ public sealed record S3Settings(
 /// </summary>
 public static class S3ClientFactory
 {
-    public static AmazonS3Client Create(S3Settings settings)
+    /// <summary>Builds the client; <paramref name="credentials"/> replaces the default chain (tests).</summary>
+    public static AmazonS3Client Create(S3Settings settings, AWSCredentials? credentials = null)
     {
         if (!settings.UseInstanceMetadata)
             Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
@@ -62,8 +63,7 @@ public static class S3ClientFactory
             config.HttpClientFactory = new PrivateCaHttpClientFactory(new Lazy<X509Certificate2Collection>(() => LoadCa(caFile)));
         }
 
-        AWSCredentials credentials = ResolveCredentials(settings);
-        return new AmazonS3Client(credentials, config);
+        return new AmazonS3Client(credentials ?? ResolveCredentials(settings), config);
     }
 
     private static AWSCredentials ResolveCredentials(S3Settings settings)

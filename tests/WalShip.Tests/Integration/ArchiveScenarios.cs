@@ -102,7 +102,7 @@ public abstract class ArchiveScenarios : IAsyncLifetime
         await standby.WaitForAsync(async () => await standby.QueryAsync("select pg_is_in_recovery()") == "f", CatchUp, "promotion");
         await standby.QueryAsync("insert into marker values (2)");
         await SwitchAndWaitArchivedAsync(standby);
-        Assert.NotNull(Repo.ReadObject("wal/00000002/00000002.history"));
+        Assert.NotNull(Repo.ReadObject(RepositoryBackend.SegmentKey("00000002.history")));
         string timeline2Segment = await standby.QueryAsync("select pg_walfile_name(pg_current_wal_lsn())");
         Assert.StartsWith("00000002", timeline2Segment);
 

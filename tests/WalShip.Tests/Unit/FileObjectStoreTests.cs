@@ -1,3 +1,5 @@
+using WalShip.Archive;
+using WalShip.Wal;
 using WalShip.Pipeline;
 using WalShip.Storage;
 using Xunit;
@@ -6,7 +8,7 @@ namespace WalShip.Tests.Unit;
 
 public sealed class FileObjectStoreTests : IDisposable
 {
-    private const string Key = "wal/00000001/000000010000000000000001";
+    private static readonly string Key = new ArchiveLayout("").KeyFor(WalFileName.Parse("000000010000000000000001"));
     private static readonly Dictionary<string, string> NoMetadata = new();
     private readonly string _root = Directory.CreateTempSubdirectory("walship-unit-store-").FullName;
 
@@ -51,7 +53,7 @@ public sealed class FileObjectStoreTests : IDisposable
 
         Assert.Equal(content, await ReadAllAsync(store, Key));
         Assert.Equal(length, await store.GetLengthAsync(Key, CancellationToken.None));
-        Assert.Equal(new[] { Path.Join("wal", "00000001", "000000010000000000000001") }, AllFiles());
+        Assert.Equal(new[] { Key }, AllFiles());
     }
 
     [Fact]
