@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Times `walship list` and `walship verify` on a 100,000-object archive, on s3rver (loopback) and on a
-# file:// repository. The archive is written straight to disk by bench/WalShip.Bench (make-archive):
-# valid walship objects at ArchiveLayout's keys, in s3rver's own on-disk format for the S3 run.
-# Usage: bash bench/admin-list-verify.sh [objects] [segment-size-bytes]
+# Times `walship list` on a LIST_N-object archive (default 100,000) and `walship verify` on a
+# VERIFY_N-object one (default 10,000), on s3rver (loopback) and on a file:// repository.
+# The archives are written straight to disk by bench/WalShip.Bench (make-archive), at ArchiveLayout's
+# keys, in s3rver's own on-disk format for the S3 runs. List reads no segment body, so its archive
+# holds one valid object copied to every key; verify's archive holds a distinct valid object per key.
+# Usage: bash bench/admin-list-verify.sh [list-objects] [verify-objects] [segment-size-bytes]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-N="${1:-100000}"
-SEG="${2:-1048576}"
+LIST_N="${1:-100000}"
+VERIFY_N="${2:-10000}"
+SEG="${3:-16777216}"
 BIN="${WALSHIP_BIN:-$ROOT/artifacts/bin/walship}"
 WORK="$(mktemp -d /tmp/walship-bench-admin-XXXXXX)"
 S3RVER_PID=""
@@ -23,23 +26,24 @@ for _ in $(seq 1 100); do grep -q "listening on" "$WORK/s3rver.log" && break; sl
 PORT="$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$WORK/s3rver.log" | head -1)"
 curl -sf -X PUT "http://127.0.0.1:$PORT/bench-bucket" >/dev/null
 
-echo "writing $N objects ($SEG-byte segments) for s3rver and for file://"
-$GEN make-archive s3rver "$WORK/s3/bench-bucket/prod" "$N" "$SEG"
-$GEN make-archive file "$WORK/file" "$N" "$SEG"
+echo "writing archives: list $LIST_N objects, verify $VERIFY_N objects, $SEG-byte segments"
+$GEN make-archive s3rver "$WORK/s3/bench-bucket/list" "$LIST_N" "$SEG" copies
+$GEN make-archive s3rver "$WORK/s3/bench-bucket/verify" "$VERIFY_N" "$SEG"
+$GEN make-archive file "$WORK/file-list" "$LIST_N" "$SEG" copies
+$GEN make-archive file "$WORK/file-verify" "$VERIFY_N" "$SEG"
 
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
 timed() { # label, then walship arguments
   local label="$1"; shift
   local start end
   start=$(date +%s.%N)
-  "$BIN" "$@" >"$WORK/out.json" 2>"$WORK/err.log" || { echo "$label failed:"; cat "$WORK/err.log"; exit 1; }
+  "$BIN" "$@" >"$WORK/out.json" 2>"$WORK/err.log" || { echo "$label failed:"; cat "$WORK/err.log"; tail -c 2000 "$WORK/out.json"; exit 1; }
   end=$(date +%s.%N)
-  printf '%-28s %8.1f s   %s\n' "$label" "$(echo "$end - $start" | bc)" \
-    "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get("totals",{}).get("objects", d.get("checked_objects")), "objects")' "$WORK/out.json")"
+  printf '%-22s %8.1f s   %s objects\n' "$label" "$(echo "$end - $start" | bc)" \
+    "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["totals"]["objects"] if "totals" in d else d["checked_objects"])' "$WORK/out.json")"
 }
-S3=(--repo s3://bench-bucket/prod --endpoint "http://127.0.0.1:$PORT" --path-style)
-FILE=(--repo "file://$WORK/file")
-timed "list   s3 (s3rver)" "${S3[@]}" list --json
-timed "verify s3 (s3rver)" "${S3[@]}" verify --json
-timed "list   file://" "${FILE[@]}" list --json
-timed "verify file://" "${FILE[@]}" verify --json
+S3=(--endpoint "http://127.0.0.1:$PORT" --path-style)
+timed "list   s3 (s3rver)" --repo s3://bench-bucket/list "${S3[@]}" list --json
+timed "verify s3 (s3rver)" --repo s3://bench-bucket/verify "${S3[@]}" verify --json
+timed "list   file://" --repo "file://$WORK/file-list" list --json
+timed "verify file://" --repo "file://$WORK/file-verify" verify --json

@@ -20,9 +20,12 @@ public static class AdminArchive
     private const ulong SystemIdentifier = 7_300_000_000_000_000_001;
     private const int PageSize = 8192;
 
-    public static void Make(string format, string root, int count, uint segmentSize)
+    /// <summary><paramref name="format"/>: s3rver or file. <paramref name="copies"/>: when true, every key gets a
+    /// copy of segment 1's object (enough for list, which reads no segment; verify would flag them).</summary>
+    public static void Make(string format, string root, int count, uint segmentSize, bool copies = false)
     {
         bool s3rver = format switch { "s3rver" => true, "file" => false, _ => throw new ArgumentException("format is s3rver or file") };
+        (byte[] Body, ObjectHeader Header)? shared = copies ? Encode(1, segmentSize) : null;
         var layout = new ArchiveLayout("");
         var manifest = new RepositoryManifest
         {
@@ -34,14 +37,20 @@ public static class AdminArchive
         Parallel.For(1, count + 1, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, number =>
         {
             var name = WalFileName.Parse(WalFileName.SegmentName(1, (ulong)number, segmentSize));
-            byte[] raw = Segment((ulong)number, segmentSize);
-            using var encoded = ObjectCodec.EncodeAsync(new MemoryStream(raw), name, 1, SystemIdentifier, CancellationToken.None).GetAwaiter().GetResult();
-            byte[] body = new byte[encoded.Body.Length];
-            encoded.Body.CopyTo(0, body);
-            Write(root, layout.KeyFor(name), body, encoded.Header, s3rver);
+            var (body, header) = shared ?? Encode((ulong)number, segmentSize);
+            Write(root, layout.KeyFor(name), body, header, s3rver);
             if (Interlocked.Increment(ref done) % 10_000 == 0)
                 Console.Error.WriteLine($"  {done:N0} objects written");
         });
+    }
+
+    private static (byte[] Body, ObjectHeader Header) Encode(ulong number, uint segmentSize)
+    {
+        var name = WalFileName.Parse(WalFileName.SegmentName(1, number, segmentSize));
+        using var encoded = ObjectCodec.EncodeAsync(new MemoryStream(Segment(number, segmentSize)), name, 1, SystemIdentifier, CancellationToken.None).GetAwaiter().GetResult();
+        byte[] body = new byte[encoded.Body.Length];
+        encoded.Body.CopyTo(0, body);
+        return (body, encoded.Header);
     }
 
     private static byte[] Segment(ulong number, uint segmentSize)
