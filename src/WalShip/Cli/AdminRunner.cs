@@ -1,7 +1,6 @@
 using System.Globalization;
 using WalShip.Commands;
 using WalShip.Commands.Admin;
-using WalShip.Wal;
 
 namespace WalShip.Cli;
 
@@ -28,10 +27,10 @@ public static class AdminRunner
     public static async Task<int> PruneAsync(Invocation invocation)
     {
         var settings = invocation.Settings;
-        var before = Segment(settings, OptionSpec.Before);
+        var before = WalFilter.ParseSegmentOption(settings.Get(OptionSpec.Before), OptionSpec.Before.Name);
         DateTimeOffset? olderThan = settings.Get(OptionSpec.OlderThan) is null
             ? null
-            : DateTimeOffset.UtcNow - settings.GetDuration(OptionSpec.OlderThan, TimeSpan.Zero, TimeSpan.FromDays(36500));
+            : DateTimeOffset.UtcNow - Age(settings.Get(OptionSpec.OlderThan)!, OptionSpec.OlderThan);
         int? keepBackups = settings.Get(OptionSpec.KeepBackups) is null ? null : settings.GetInt(OptionSpec.KeepBackups, 1, 100_000);
         if (before is null && olderThan is null && keepBackups is null)
             throw new UsageException("prune needs --before SEGMENT, --older-than DURATION or --keep-backups N (see walship help prune)");
@@ -39,6 +38,23 @@ public static class AdminRunner
         using var repository = RepositoryOpener.Open(settings, invocation.Logger, RequestTimeout);
         return await new PruneCommand(repository, Console(settings)).RunAsync(request, invocation.Token);
     }
+
+    /// <summary>An age for --older-than and --since: the usual durations (90s, 5m, 36h), or days (7d).</summary>
+    private static bool TryParseAge(string text, out TimeSpan age)
+    {
+        age = default;
+        string trimmed = text.Trim();
+        if (trimmed.EndsWith('d') && double.TryParse(trimmed[..^1], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double days) && days >= 0 && days < 36500)
+        {
+            age = TimeSpan.FromDays(days);
+            return true;
+        }
+        return Settings.TryParseDuration(trimmed, out age);
+    }
+
+    private static TimeSpan Age(string text, OptionSpec spec) => TryParseAge(text, out var age)
+        ? age
+        : throw new UsageException($"invalid {spec.Name} '{text}': expected a duration like 36h or 7d");
 
     private static AdminConsole Console(Settings settings) => new(
         System.Console.Out, System.Console.Error, !System.Console.IsErrorRedirected,
@@ -56,22 +72,15 @@ public static class AdminRunner
         DateTimeOffset? since = null;
         if (allowSince && settings.Get(OptionSpec.Since) is { } sinceText)
         {
-            if (Settings.TryParseDuration(sinceText, out var ago))
+            if (TryParseAge(sinceText, out var ago))
                 since = DateTimeOffset.UtcNow - ago;
             else if (DateTimeOffset.TryParse(sinceText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at))
                 since = at;
             else
                 throw new UsageException($"invalid since '{sinceText}': expected an ISO 8601 time (2026-11-25T08:00:00Z) or a duration (6h, 7d)");
         }
-        return new WalFilter(timeline, Segment(settings, OptionSpec.From), Segment(settings, OptionSpec.To), since);
+        return new WalFilter(timeline, WalFilter.ParseSegmentOption(settings.Get(OptionSpec.From), OptionSpec.From.Name),
+            WalFilter.ParseSegmentOption(settings.Get(OptionSpec.To), OptionSpec.To.Name), since);
     }
 
-    private static WalFileName? Segment(Settings settings, OptionSpec spec)
-    {
-        if (settings.Get(spec) is not { } text)
-            return null;
-        if (!WalFileName.TryParse(text, out var name) || name.Kind != WalFileKind.Segment)
-            throw new UsageException($"invalid {spec.Name} '{text}': expected a 24-hex-digit WAL segment name like 000000010000000A000000FF");
-        return name;
-    }
 }

@@ -147,7 +147,6 @@ public sealed class Settings
             "ms" => number / 1000,
             "m" or "min" => number * 60,
             "h" => number * 3600,
-            "d" => number * 86400,
             _ => double.NaN,
         };
         if (double.IsNaN(seconds) || seconds > TimeSpan.MaxValue.TotalSeconds / 2)

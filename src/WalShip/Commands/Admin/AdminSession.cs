@@ -25,6 +25,12 @@ public sealed record WalFilter(uint? Timeline = null, WalFileName? From = null, 
         return To is not { } to || file.Position <= PositionOf(to);
     }
 
+    /// <summary>A segment name given as option --<paramref name="option"/> (--from, --to, --before); null when not given.</summary>
+    public static WalFileName? ParseSegmentOption(string? text, string option) =>
+        text is null ? null
+        : WalFileName.TryParse(text, out var name) && name.Kind == WalFileKind.Segment ? name
+        : throw new StorageException(ErrorClass.Usage, $"invalid {option} '{text}': expected a 24-hex-digit WAL segment name like 000000010000000A000000FF");
+
     private static ulong PositionOf(WalFileName name) => ((ulong)name.LogId << 32) | name.SegmentId;
 }
 
