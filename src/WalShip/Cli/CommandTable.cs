@@ -42,9 +42,14 @@ public static class CommandTable
     public static readonly CommandEntry Check = new("check", "check [options]", "verify credentials, bucket access and PostgreSQL settings", HelpText.Check, 0, 0,
         CheckRunner.RunAsync);
 
+    // Admin commands: list, prune, verify.
+    public static readonly CommandEntry List = new("list", "list  [options]", "show timelines, ranges, gaps and sizes", HelpText.List, 0, 0, AdminRunner.ListAsync);
+    public static readonly CommandEntry Prune = new("prune", "prune [options]", "delete old WAL (dry run unless --confirm)", HelpText.Prune, 0, 0, AdminRunner.PruneAsync);
+    public static readonly CommandEntry Verify = new("verify", "verify [options]", "re-read and check every archived object", HelpText.Verify, 0, 0, AdminRunner.VerifyAsync);
+
     public static readonly CommandEntry[] All =
     [
-        Push, Fetch, Status, Check, Backup, Policy,
+        Push, Fetch, Status, List, Prune, Verify, Check, Backup, Policy,
     ];
 
     /// <summary>Commands walship runs itself (detached look-ahead workers); not listed in --help.</summary>

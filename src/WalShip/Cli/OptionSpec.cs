@@ -103,7 +103,7 @@ public sealed record OptionSpec(
 
     // Shared by every command that prints data for scripts.
     public static readonly OptionSpec Json = new("json",
-        "Print JSON for scripts instead of text (backup list: an array of backup.json objects; the others: one object).", Default: "false", IsSwitch: true, Commands: ["status", "policy", "backup", "check"]);
+        "Print JSON for scripts instead of text (backup list: an array of backup.json objects; the others: one object; list/prune/verify schema: README.md, 'Admin: list, prune, verify').", Default: "false", IsSwitch: true, Commands: ["status", "list", "prune", "verify", "check", "backup", "policy"]);
 
     // --- Base backups (walship backup push|list|fetch|delete) ---
     public static readonly OptionSpec PgBaseBackup = new("pg-basebackup",
@@ -146,6 +146,28 @@ public sealed record OptionSpec(
     public static readonly OptionSpec SpoolDir = new("spool-dir",
         "Where push-ahead receipts and prefetched WAL are kept, in a subdirectory per cluster (system identifier), mode 0700. Must be outside the data directory. Default: $XDG_CACHE_HOME/walship, else $HOME/.cache/walship.", ValueHint: "DIR");
 
+    // --- Admin commands: list, prune, verify ---
+    public static readonly OptionSpec Timeline = new("timeline",
+        "Only this timeline (a decimal number, as pg_controldata prints it).", ValueHint: "N", Commands: ["list", "verify"]);
+    public static readonly OptionSpec From = new("from",
+        "Only segments from this one on (a segment name; its timeline part is ignored, as pg_archivecleanup does).", ValueHint: "SEGMENT", Commands: ["list", "verify"]);
+    public static readonly OptionSpec To = new("to",
+        "Only segments up to and including this one (a segment name; its timeline part is ignored).", ValueHint: "SEGMENT", Commands: ["list", "verify"]);
+    public static readonly OptionSpec Since = new("since",
+        "Only objects archived at or after this time: an ISO 8601 time (2026-11-25T08:00:00Z) or a duration back from now (6h, 7d).", ValueHint: "TIME", Commands: ["list"]);
+    public static readonly OptionSpec Before = new("before",
+        "Delete WAL older than this segment, like archive_cleanup_command's %r (timeline part ignored).", ValueHint: "SEGMENT", Commands: ["prune"]);
+    public static readonly OptionSpec OlderThan = new("older-than",
+        "Delete WAL archived longer ago than this (e.g. 7d, 36h).", ValueHint: "DURATION", Commands: ["prune"]);
+    public static readonly OptionSpec KeepBackups = new("keep-backups",
+        "Keep all WAL from the start of the newest N base backups (their .backup labels' START WAL LOCATION) on.", ValueHint: "N", Commands: ["prune"]);
+    public static readonly OptionSpec Confirm = new("confirm",
+        "Really delete. Without it prune only prints what it would delete.", IsSwitch: true, Commands: ["prune"]);
+    public static readonly OptionSpec AllowCurrentTimeline = new("allow-current-timeline",
+        "Let prune delete WAL at or after the point where the newest timeline began (on an archive never promoted: any WAL).", IsSwitch: true, Commands: ["prune"]);
+    public static readonly OptionSpec Parallel = new("parallel",
+        "Listings and object reads in flight at once.", Default: "16", ValueHint: "N", Commands: ["list", "prune", "verify"]);
+
     public static readonly OptionSpec[] All =
     [
         Repo, Region, Endpoint, PathStyle, CaFile, Profile, UseInstanceMetadata, CompressionLevel, CompressionThreads, PartSize,
@@ -156,6 +178,7 @@ public sealed record OptionSpec(
         PgBaseBackup, Standby, TargetTime, TargetLsn, TargetAction,
         RoleArn, RoleSessionName, RoleDuration, StsEndpoint, StsRegion, CredentialCache,
         PushAhead, PushAheadBytes, Prefetch, PrefetchBytes, SpoolDir,
+        Timeline, From, To, Since, Before, OlderThan, KeepBackups, Confirm, AllowCurrentTimeline, Parallel,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

@@ -21,6 +21,14 @@ public static class ExitCodes
     public const int Local = 9;
     public const int Interrupted = 10;
 
+    // Admin commands: answers that are not failures of the command itself.
+    /// <summary>status: archiving (or a standby) is behind by --backlog-warn or more.</summary>
+    public const int Behind = 11;
+    /// <summary>prune deleted some of the selected objects but the store refused others; rerun it.</summary>
+    public const int PartialFailure = 12;
+    /// <summary>verify found at least one problem (corrupt object, gap, foreign cluster, stray object).</summary>
+    public const int ProblemsFound = 13;
+
     public static int For(ErrorClass errorClass) => errorClass switch
     {
         ErrorClass.Absent => NotInArchive,

@@ -116,6 +116,125 @@ public sealed partial class FileObjectStore(string root) : IObjectStore, IAccess
         }
     }
 
+    public async IAsyncEnumerable<ListedEntry> ListAsync(string prefix, bool delimited,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, string? startAfter = null)
+    {
+        CheckRoot();
+        int slash = prefix.LastIndexOf('/');
+        string directoryKey = slash < 0 ? "" : prefix[..(slash + 1)];
+        string namePrefix = prefix[(slash + 1)..];
+        await Task.Yield();
+        foreach (var entry in ListDirectory(directoryKey, namePrefix, delimited, cancellationToken))
+            if (startAfter is null || string.CompareOrdinal(entry.Key, startAfter) > 0)
+                yield return entry;
+    }
+
+    /// <summary>Walks one directory in name order; subdirectories are either folded (delimited) or walked.
+    /// Temporary files of writes in progress are not objects yet and are left out, as S3 leaves out
+    /// uploads in progress.</summary>
+    private IEnumerable<ListedEntry> ListDirectory(string directoryKey, string namePrefix, bool delimited, CancellationToken cancellationToken)
+    {
+        var directory = new DirectoryInfo(PathFor(directoryKey));
+        FileSystemInfo[] entries;
+        try
+        {
+            entries = directory.Exists ? directory.GetFileSystemInfos() : [];
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new StorageException(ErrorClass.Auth, $"cannot list {Describe(directoryKey)}: permission denied", e);
+        }
+        catch (IOException e)
+        {
+            throw new StorageException(ErrorClass.Local, $"cannot list {Describe(directoryKey)}: {e.Message}", e);
+        }
+        Array.Sort(entries, static (a, b) => string.CompareOrdinal(a.Name, b.Name));
+        foreach (var entry in entries)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!entry.Name.StartsWith(namePrefix, StringComparison.Ordinal) || IsTemporary(entry.Name))
+                continue;
+            string key = directoryKey + entry.Name;
+            if (entry is DirectoryInfo)
+            {
+                if (delimited)
+                    yield return new ListedEntry(key + "/", 0, default, IsPrefix: true);
+                else
+                    foreach (var inner in ListDirectory(key + "/", "", delimited: false, cancellationToken))
+                        yield return inner;
+            }
+            else if (entry is FileInfo file)
+            {
+                yield return new ListedEntry(key, file.Length, new DateTimeOffset(file.LastWriteTimeUtc, TimeSpan.Zero));
+            }
+        }
+    }
+
+    private static bool IsTemporary(string name) => name.StartsWith('.') && name.EndsWith(".tmp", StringComparison.Ordinal);
+
+    public Task<IReadOnlyList<DeleteFailure>> DeleteAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        if (keys.Count > IObjectStore.MaxDeleteBatch)
+            throw new ArgumentException($"at most {IObjectStore.MaxDeleteBatch} keys per delete", nameof(keys));
+        CheckRoot();
+        var failures = new List<DeleteFailure>();
+        var touched = new HashSet<string>(StringComparer.Ordinal);
+        foreach (string key in keys)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            string path = PathFor(key);
+            try
+            {
+                if (Directory.Exists(path))
+                {
+                    failures.Add(new DeleteFailure(key, "IsDirectory", $"{Describe(key)} is a directory"));
+                    continue;
+                }
+                File.Delete(path);
+                touched.Add(Path.GetDirectoryName(path)!);
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // Already gone with its directory: deleted.
+            }
+            catch (UnauthorizedAccessException e)
+            {
+                failures.Add(new DeleteFailure(key, "AccessDenied", $"cannot delete {Describe(key)}: {e.Message}"));
+            }
+            catch (IOException e)
+            {
+                failures.Add(new DeleteFailure(key, "IOError", $"cannot delete {Describe(key)}: {e.Message}"));
+            }
+        }
+
+        // The deletes are durable once their directories are: fsync each, and drop directories left empty
+        // (a partition whose segments are all pruned) so that listings stay short.
+        foreach (string directory in touched)
+        {
+            try
+            {
+                FsyncDirectory(directory);
+            }
+            catch (IOException e)
+            {
+                throw new StorageException(ErrorClass.Local, $"deleted objects in {directory}, but could not make that durable: {e.Message}", e);
+            }
+            try
+            {
+                if (directory != Root && !Directory.EnumerateFileSystemEntries(directory).Any())
+                {
+                    Directory.Delete(directory);
+                    FsyncDirectory(Path.GetDirectoryName(directory)!);
+                }
+            }
+            catch (IOException)
+            {
+                // Not empty after all (a push wrote into it meanwhile) or already gone: nothing is lost.
+            }
+        }
+        return Task.FromResult<IReadOnlyList<DeleteFailure>>(failures);
+    }
+
     private void CheckRoot()
     {
         if (!Directory.Exists(Root))
@@ -190,49 +309,6 @@ public sealed partial class FileObjectStore(string root) : IObjectStore, IAccess
         }
         whole.Body.Seek(offset, SeekOrigin.Begin);
         return new ObjectReader(new RangeStream(whole.Body, length), length, whole);
-    }
-
-    public Task<IReadOnlyList<StoredObject>> ListAsync(string prefix, CancellationToken cancellationToken)
-    {
-        CheckRoot();
-        int slash = prefix.LastIndexOf('/');
-        string start = slash < 0 ? Root : PathFor(prefix[..slash]);
-        var found = new List<StoredObject>();
-        if (Directory.Exists(start))
-        {
-            foreach (var file in new DirectoryInfo(start).EnumerateFiles("*", SearchOption.AllDirectories))
-            {
-                if (file.Name.StartsWith('.') && file.Name.EndsWith(".tmp", StringComparison.Ordinal))
-                    continue; // an upload in progress, or the leftover of a crashed one
-                string key = Path.GetRelativePath(Root, file.FullName);
-                if (key.StartsWith(prefix, StringComparison.Ordinal))
-                    found.Add(new StoredObject(key, file.Length, file.LastWriteTimeUtc));
-            }
-        }
-        found.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
-        return Task.FromResult<IReadOnlyList<StoredObject>>(found);
-    }
-
-    public Task DeleteAsync(string key, CancellationToken cancellationToken)
-    {
-        CheckRoot();
-        string path = PathFor(key);
-        try
-        {
-            File.Delete(path);
-            string directory = Path.GetDirectoryName(path)!;
-            if (Directory.Exists(directory))
-                FsyncDirectory(directory);
-        }
-        catch (UnauthorizedAccessException e)
-        {
-            throw new StorageException(ErrorClass.Auth, $"cannot delete {Describe(key)}: permission denied", e);
-        }
-        catch (IOException e)
-        {
-            throw new StorageException(ErrorClass.Local, $"cannot delete {Describe(key)}: {e.Message}", e);
-        }
-        return Task.CompletedTask;
     }
 
     /// <summary>Parts are appended to a temporary file in order; completing fsyncs it and links it into

@@ -35,11 +35,21 @@ public interface IObjectStore : IDisposable
     /// <summary>Opens [offset, offset + length) of the object, for parallel ranged reads.</summary>
     Task<ObjectReader> OpenReadAsync(string key, long offset, long length, CancellationToken cancellationToken);
 
-    /// <summary>Every object whose key starts with <paramref name="prefix"/>, in key order.</summary>
-    Task<IReadOnlyList<StoredObject>> ListAsync(string prefix, CancellationToken cancellationToken);
+    // --- Listing and batch delete, for the admin commands (list, prune, verify) ---
 
-    /// <summary>Deletes the object; deleting an object that does not exist is not an error.</summary>
-    Task DeleteAsync(string key, CancellationToken cancellationToken);
+    /// <summary>The most keys one <see cref="DeleteAsync"/> call takes (S3 DeleteObjects' limit).</summary>
+    public const int MaxDeleteBatch = 1000;
+
+    /// <summary>Objects whose key starts with <paramref name="prefix"/>, in key order, streamed a page at a
+    /// time. With <paramref name="delimited"/>, keys that go on past a '/' after the prefix are folded into
+    /// one entry per distinct "prefix…/" (S3's CommonPrefixes), marked <see cref="ListedEntry.IsPrefix"/>.
+    /// With <paramref name="startAfter"/>, only keys ordinally after it (S3's StartAfter).</summary>
+    IAsyncEnumerable<ListedEntry> ListAsync(string prefix, bool delimited, CancellationToken cancellationToken, string? startAfter = null);
+
+    /// <summary>Deletes up to <see cref="MaxDeleteBatch"/> objects; a key that does not exist counts as
+    /// deleted, so a delete interrupted and run again succeeds. Returns the keys it could not delete,
+    /// each with the store's reason; throws <see cref="StorageException"/> when the whole call failed.</summary>
+    Task<IReadOnlyList<DeleteFailure>> DeleteAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken);
 }
 
 /// <summary>An upload in progress, fed one part at a time (see <see cref="IObjectStore.BeginUploadAsync"/>).</summary>
@@ -54,14 +64,21 @@ public interface IObjectUpload : IAsyncDisposable
     Task<long> CompleteAsync(CancellationToken cancellationToken);
 }
 
-/// <summary>One entry of a listing.</summary>
-public readonly record struct StoredObject(string Key, long Length, DateTimeOffset LastModified);
+/// <summary>One listed object (size in bytes as stored, last-modified time), or with
+/// <see cref="IsPrefix"/> a folded common prefix of a delimited listing.</summary>
+public readonly record struct ListedEntry(string Key, long Size, DateTimeOffset LastModified, bool IsPrefix = false);
+
+/// <summary>A key a batch delete could not remove, with the store's error code and message.</summary>
+public sealed record DeleteFailure(string Key, string Code, string Message);
 
 /// <summary>An open object: its body as a stream and its length as the store reports it.</summary>
-public sealed class ObjectReader(Stream body, long length, IDisposable? owner = null) : IDisposable
+public sealed class ObjectReader(Stream body, long length, IDisposable? owner = null, IReadOnlyDictionary<string, string>? metadata = null) : IDisposable
 {
     public Stream Body { get; } = body;
     public long Length { get; } = length;
+
+    /// <summary>User metadata stored with the object (walship-raw-sha256, ...), where the store keeps any.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; } = metadata;
 
     public void Dispose()
     {

@@ -31,10 +31,11 @@ public sealed record S3Connection(AmazonS3Client Client, AWSCredentials Credenti
 /// </summary>
 public static class S3ClientFactory
 {
-    public static AmazonS3Client Create(S3Settings settings) =>
-        Connect(settings, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance).Client;
+    /// <summary>Builds the client; <paramref name="credentials"/> replaces the default chain (tests).</summary>
+    public static AmazonS3Client Create(S3Settings settings, AWSCredentials? credentials = null) =>
+        Connect(settings, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, credentials).Client;
 
-    public static S3Connection Connect(S3Settings settings, ILogger logger)
+    public static S3Connection Connect(S3Settings settings, ILogger logger, AWSCredentials? credentials = null)
     {
         if (!settings.UseInstanceMetadata)
             Environment.SetEnvironmentVariable("AWS_EC2_METADATA_DISABLED", "true");
@@ -72,8 +73,10 @@ public static class S3ClientFactory
             config.HttpClientFactory = new PrivateCaHttpClientFactory(new Lazy<X509Certificate2Collection>(() => LoadCa(caFile)));
         }
 
-        var (credentials, assumedRole) = ResolveCredentials(settings, region, logger);
-        return new S3Connection(new AmazonS3Client(credentials, config), credentials, assumedRole);
+        if (credentials is not null)
+            return new S3Connection(new AmazonS3Client(credentials, config), credentials, null);
+        var (resolved, assumedRole) = ResolveCredentials(settings, region, logger);
+        return new S3Connection(new AmazonS3Client(resolved, config), resolved, assumedRole);
     }
 
     /// <summary>The source credentials (--profile or the default chain), and with --role-arn the role

@@ -115,7 +115,10 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         try
         {
             var response = await client.GetObjectAsync(new GetObjectRequest { BucketName = Bucket, Key = key }, cancellationToken);
-            return new ObjectReader(new ClassifyingReadStream(response.ResponseStream, Describe(key)), response.ContentLength, response);
+            var metadata = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+            foreach (string name in response.Metadata.Keys)
+                metadata[name.StartsWith("x-amz-meta-", StringComparison.OrdinalIgnoreCase) ? name["x-amz-meta-".Length..] : name] = response.Metadata[name];
+            return new ObjectReader(new ClassifyingReadStream(response.ResponseStream, Describe(key)), response.ContentLength, response, metadata);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
@@ -243,6 +246,73 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         await CheckStoredAsync(key, body.Length, metadata, cancellationToken);
     }
 
+    public async IAsyncEnumerable<ListedEntry> ListAsync(string prefix, bool delimited,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken, string? startAfter = null)
+    {
+        var request = new ListObjectsV2Request
+        {
+            BucketName = Bucket,
+            Prefix = prefix,
+            Delimiter = delimited ? "/" : null,
+            MaxKeys = 1000,
+            StartAfter = startAfter,
+        };
+        while (true)
+        {
+            ListObjectsV2Response page;
+            try
+            {
+                page = await client.ListObjectsV2Async(request, cancellationToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                throw S3Errors.Classify(e, "LIST", Describe(prefix));
+            }
+            foreach (string common in page.CommonPrefixes ?? [])
+                yield return new ListedEntry(common, 0, default, IsPrefix: true);
+            foreach (var item in page.S3Objects ?? [])
+                yield return new ListedEntry(item.Key, item.Size ?? 0,
+                    item.LastModified is { } modified ? new DateTimeOffset(modified.ToUniversalTime(), TimeSpan.Zero) : default);
+            if (page.IsTruncated != true)
+                yield break;
+            if (string.IsNullOrEmpty(page.NextContinuationToken))
+                throw new StorageException(ErrorClass.Transient, $"LIST {Describe(prefix)}: a truncated page without a continuation token");
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+    }
+
+    public async Task<IReadOnlyList<DeleteFailure>> DeleteAsync(IReadOnlyList<string> keys, CancellationToken cancellationToken)
+    {
+        if (keys.Count > IObjectStore.MaxDeleteBatch)
+            throw new ArgumentException($"at most {IObjectStore.MaxDeleteBatch} keys per delete", nameof(keys));
+        if (keys.Count == 0)
+            return [];
+        var request = new DeleteObjectsRequest
+        {
+            BucketName = Bucket,
+            Objects = keys.Select(key => new KeyVersion { Key = key }).ToList(),
+            // Only failures come back: a reply of 1,000 "Deleted" entries is noise.
+            Quiet = true,
+            // DeleteObjects requires a body checksum (Content-MD5 or x-amz-checksum-*). The SDK sends one even
+            // with RequestChecksumCalculation WHEN_REQUIRED; naming the algorithm makes it a plain header.
+            ChecksumAlgorithm = ChecksumAlgorithm.CRC32C,
+        };
+        DeleteObjectsResponse response;
+        try
+        {
+            response = await client.DeleteObjectsAsync(request, cancellationToken);
+        }
+        catch (DeleteObjectsException e) when (e.Response is not null)
+        {
+            response = e.Response;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            throw S3Errors.Classify(e, "DELETE", Describe(keys[0]) + (keys.Count > 1 ? $" and {keys.Count - 1} more" : ""));
+        }
+        return (response.DeleteErrors ?? []).Select(error => new DeleteFailure(error.Key, error.Code ?? "", error.Message ?? "")).ToList();
+    }
+
     private async Task<PartETag> UploadPartAsync(string key, string uploadId, PooledBuffer body, long offset, long length, int partNumber, CancellationToken cancellationToken)
     {
         var (crc, md5) = TransportChecksums(body, offset, length);
@@ -354,42 +424,6 @@ public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             throw S3Errors.Classify(e, "GET", Describe(key));
-        }
-    }
-
-    public async Task<IReadOnlyList<StoredObject>> ListAsync(string prefix, CancellationToken cancellationToken)
-    {
-        var found = new List<StoredObject>();
-        var request = new ListObjectsV2Request { BucketName = Bucket, Prefix = prefix };
-        try
-        {
-            while (true)
-            {
-                var response = await client.ListObjectsV2Async(request, cancellationToken);
-                foreach (var entry in response.S3Objects ?? [])
-                    found.Add(new StoredObject(entry.Key, entry.Size ?? 0, entry.LastModified is { } modified ? new DateTimeOffset(modified.ToUniversalTime()) : default));
-                if (response.IsTruncated != true || string.IsNullOrEmpty(response.NextContinuationToken))
-                    break;
-                request.ContinuationToken = response.NextContinuationToken;
-            }
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw S3Errors.Classify(e, "LIST", Describe(prefix));
-        }
-        found.Sort((a, b) => string.CompareOrdinal(a.Key, b.Key));
-        return found;
-    }
-
-    public async Task DeleteAsync(string key, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = Bucket, Key = key }, cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-        {
-            throw S3Errors.Classify(e, "DELETE", Describe(key));
         }
     }
 

@@ -62,7 +62,7 @@ public sealed record FaultRequest(string Method, string Target, long Number, boo
     public string? Header(string name) =>
         Headers?.FirstOrDefault(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
 
-    /// <summary>The path without the query, e.g. /bucket/prefix/wal/00000001/000000010000000000000005.</summary>
+    /// <summary>The path without the query, e.g. /bucket/prefix/wal/00000001/0000000100000000/000000010000000000000005.</summary>
     public string Path => Target.Split('?', 2)[0];
 
     /// <summary>The query without '?', or "".</summary>

@@ -28,7 +28,12 @@ public abstract class RepositoryBackend : IAsyncDisposable
 
     public abstract ValueTask DisposeAsync();
 
-    public static string SegmentKey(string fileName) => $"wal/{fileName[..8]}/{fileName}";
+    /// <summary>The repository opened in this process, as walship opens it, for tests that drive the
+    /// store API or a command directly.</summary>
+    public abstract WalShip.Commands.Repository OpenRepository();
+
+    /// <summary>The key of a WAL file (segment, .history, .backup, .partial) relative to the repository prefix.</summary>
+    public static string SegmentKey(string fileName) => new WalShip.Archive.ArchiveLayout("").KeyFor(WalShip.Wal.WalFileName.Parse(fileName));
 }
 
 public sealed class FileRepositoryBackend : RepositoryBackend
@@ -53,6 +58,9 @@ public sealed class FileRepositoryBackend : RepositoryBackend
     public override void WriteObject(string key, byte[] content) => File.WriteAllBytes(Path.Combine(_dir.Path, key), content);
 
     public override void DeleteObject(string key) => File.Delete(Path.Combine(_dir.Path, key));
+
+    public override WalShip.Commands.Repository OpenRepository() =>
+        WalShip.Commands.Repository.Open(Url, _ => throw new InvalidOperationException("not an S3 repository"));
 
     public override ValueTask DisposeAsync() => _dir.DisposeAsync();
 }
@@ -103,6 +111,14 @@ public sealed class S3RepositoryBackend : RepositoryBackend
         foreach (string file in Directory.GetFiles(Path.GetDirectoryName(body)!, stem + "._S3rver_*"))
             File.Delete(file);
     }
+
+    public override WalShip.Commands.Repository OpenRepository() =>
+        WalShip.Commands.Repository.Open(Url, bucket => new WalShip.Storage.S3ObjectStore(
+            WalShip.Storage.S3ClientFactory.Create(
+                new WalShip.Storage.S3Settings(S3Server.Region, _server.Endpoint, ForcePathStyle: true, CaFile: null, Profile: null,
+                    UseInstanceMetadata: false, RequestTimeout: TimeSpan.FromSeconds(60)),
+                new Amazon.Runtime.BasicAWSCredentials(S3Server.AccessKeyId, S3Server.SecretAccessKey)),
+            bucket, 8L << 20, 4, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
 
     public override ValueTask DisposeAsync() => _server.DisposeAsync();
 }

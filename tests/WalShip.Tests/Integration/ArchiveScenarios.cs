@@ -102,7 +102,7 @@ public abstract class ArchiveScenarios : IAsyncLifetime
         await standby.WaitForAsync(async () => await standby.QueryAsync("select pg_is_in_recovery()") == "f", CatchUp, "promotion");
         await standby.QueryAsync("insert into marker values (2)");
         await SwitchAndWaitArchivedAsync(standby);
-        Assert.NotNull(Repo.ReadObject("wal/00000002/00000002.history"));
+        Assert.NotNull(Repo.ReadObject(RepositoryBackend.SegmentKey("00000002.history")));
         string timeline2Segment = await standby.QueryAsync("select pg_walfile_name(pg_current_wal_lsn())");
         Assert.StartsWith("00000002", timeline2Segment);
 
@@ -219,6 +219,68 @@ public abstract class ArchiveScenarios : IAsyncLifetime
         Assert.Equal(200, fetch.ExitCode);
         Assert.Contains("refusing to restore it", fetch.StdErr);
         Assert.False(File.Exists(Path.Combine(other.DataDir, "pg_wal", "RECOVERYXLOG")));
+    }
+
+    [Fact]
+    public async Task AdminCommands_OnARealArchiveWithAPromotion_ListPruneAndVerify()
+    {
+        await using var primary = await StartArchivingPrimaryAsync();
+        await primary.QueryAsync("create table t as select generate_series(1, 20000) i");
+        await SwitchAndWaitArchivedAsync(primary);
+        await using var standby = await PgCluster.BaseBackupAsync(primary, "standby");
+        ConfigureRestore(standby, archiveToo: true);
+        standby.CreateSignalFile("standby.signal");
+        await standby.StartAsync(Env());
+        await primary.QueryAsync("insert into t select generate_series(1, 20000)");
+        string lastOnTimeline1 = await SwitchAndWaitArchivedAsync(primary);
+        await WaitForRowsAsync(standby, "select count(*) from t", "40000");
+
+        await primary.StopAsync();
+        await standby.PromoteAsync();
+        await standby.WaitForAsync(async () => await standby.QueryAsync("select pg_is_in_recovery()") == "f", CatchUp, "promotion");
+        await SwitchAndWaitArchivedAsync(standby);
+        string switchPoint = (await standby.QueryAsync("select pg_current_wal_lsn()")).Trim();
+        string scratch = ScratchDataDir("admin");
+
+        // list: two timelines, timeline 2 branched from 1, no gaps, the base backup's label.
+        var list = await WalshipBinary.RunAsync(["list", "--json"], Env(), scratch);
+        Assert.True(list.ExitCode == 0, list.StdErr);
+        var json = System.Text.Json.JsonDocument.Parse(list.StdOut).RootElement;
+        var timelines = json.GetProperty("timelines").EnumerateArray().ToList();
+        Assert.Equal([1u, 2u], timelines.Select(t => t.GetProperty("timeline").GetUInt32()));
+        Assert.Equal(1u, timelines[1].GetProperty("parent").GetUInt32());
+        Assert.Equal("00000002.history", timelines[1].GetProperty("history").GetString());
+        Assert.True(WalShip.Wal.TimelineHistory.TryParseLsn(timelines[1].GetProperty("switch_point").GetString()!, out ulong branchedAt));
+        Assert.True(WalShip.Wal.TimelineHistory.TryParseLsn(switchPoint, out ulong now) && branchedAt <= now);
+        Assert.All(timelines, t => Assert.Empty(t.GetProperty("gaps").EnumerateArray()));
+        Assert.Equal(lastOnTimeline1, timelines[0].GetProperty("last").GetString());
+        Assert.NotEmpty(timelines[0].GetProperty("backups").EnumerateArray());
+        Assert.True(timelines[1].GetProperty("segments").GetInt32() >= 1);
+        Assert.Contains("Timeline 2  (branched from timeline 1 at", (await WalshipBinary.RunAsync(["list"], Env(), scratch)).StdOut);
+
+        // verify: the whole archive reads back clean.
+        var verify = await WalshipBinary.RunAsync(["verify"], Env(), scratch);
+        Assert.True(verify.ExitCode == 0, verify.StdOut + verify.StdErr);
+
+        // prune: the dry run deletes nothing; --confirm deletes timeline 1's WAL before the switch, never the history.
+        string[] everything = ["prune", "--before", "0000000100000000000000FF", "--json"];
+        var dry = await WalshipBinary.RunAsync(everything, Env(), scratch);
+        Assert.True(dry.ExitCode == 0, dry.StdErr);
+        var plan = System.Text.Json.JsonDocument.Parse(dry.StdOut).RootElement;
+        var selected = plan.GetProperty("files").EnumerateArray().Select(f => f.GetString()!).ToList();
+        Assert.NotEmpty(selected);
+        Assert.All(selected, f => Assert.StartsWith("00000001", f));
+        Assert.All(selected, f => Assert.NotNull(Repo.ReadObject(RepositoryBackend.SegmentKey(f))));
+        Assert.True(plan.GetProperty("kept_by_timeline_guard").GetInt32() > 0);
+
+        var confirm = await WalshipBinary.RunAsync([.. everything, "--confirm"], Env(), scratch);
+        Assert.True(confirm.ExitCode == 0, confirm.StdErr);
+        Assert.All(selected, f => Assert.Null(Repo.ReadObject(RepositoryBackend.SegmentKey(f))));
+        Assert.NotNull(Repo.ReadObject(RepositoryBackend.SegmentKey("00000002.history")));
+        var after = System.Text.Json.JsonDocument.Parse((await WalshipBinary.RunAsync(["list", "--json"], Env(), scratch)).StdOut).RootElement;
+        Assert.Equal(timelines[1].GetProperty("segments").GetInt32(),
+            after.GetProperty("timelines").EnumerateArray().Single(t => t.GetProperty("timeline").GetUInt32() == 2).GetProperty("segments").GetInt32());
+        Assert.True((await WalshipBinary.RunAsync(["verify"], Env(), scratch)).ExitCode == 0);
     }
 
     /// <summary>A directory shaped like a data directory (just pg_wal), owned by the postgres user.</summary>

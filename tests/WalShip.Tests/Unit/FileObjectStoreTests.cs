@@ -1,3 +1,5 @@
+using WalShip.Archive;
+using WalShip.Wal;
 using WalShip.Pipeline;
 using WalShip.Storage;
 using Xunit;
@@ -6,7 +8,7 @@ namespace WalShip.Tests.Unit;
 
 public sealed class FileObjectStoreTests : IDisposable
 {
-    private const string Key = "wal/00000001/000000010000000000000001";
+    private static readonly string Key = new ArchiveLayout("").KeyFor(WalFileName.Parse("000000010000000000000001"));
     private static readonly Dictionary<string, string> NoMetadata = new();
     private readonly string _root = Directory.CreateTempSubdirectory("walship-unit-store-").FullName;
 
@@ -51,7 +53,7 @@ public sealed class FileObjectStoreTests : IDisposable
 
         Assert.Equal(content, await ReadAllAsync(store, Key));
         Assert.Equal(length, await store.GetLengthAsync(Key, CancellationToken.None));
-        Assert.Equal(new[] { Path.Join("wal", "00000001", "000000010000000000000001") }, AllFiles());
+        Assert.Equal(new[] { Key }, AllFiles());
     }
 
     [Fact]
@@ -136,14 +138,14 @@ public sealed class FileObjectStoreTests : IDisposable
         using (var body = Body("{}"u8.ToArray()))
             await store.PutIfAbsentAsync("walship.json", body, NoMetadata, CancellationToken.None);
 
-        Assert.Equal(new[] { Path.Join("wal", "00000001", "000000010000000000000001"), "walship.json" }, AllFiles());
+        Assert.Equal(new[] { Key, "walship.json" }, AllFiles());
     }
 
     [Fact]
     public async Task StaleTemporaryFileFromACrashedRunDoesNotBlockPut()
     {
         using var store = new FileObjectStore(_root);
-        string directory = Path.Join(_root, "wal", "00000001");
+        string directory = Path.GetDirectoryName(Path.Join(_root, Key))!;
         Directory.CreateDirectory(directory);
         string stale = Path.Join(directory, $".000000010000000000000001.{Environment.ProcessId}.tmp");
         File.WriteAllBytes(stale, Random(100_000, 6));
@@ -161,5 +163,69 @@ public sealed class FileObjectStoreTests : IDisposable
         using var store = new FileObjectStore(_root);
         Assert.Equal("file://" + Path.Join(_root, Key), store.Describe(Key));
         Assert.Equal(Path.GetFullPath(_root), store.Root);
+    }
+}
+
+public sealed class FileObjectStoreListAndDeleteTests : IDisposable
+{
+    private readonly string _root = Directory.CreateTempSubdirectory("walship-unit-list-").FullName;
+
+    public void Dispose() => Directory.Delete(_root, recursive: true);
+
+    private static async Task PutAsync(FileObjectStore store, string key, int length)
+    {
+        using var body = new PooledBuffer();
+        body.Write(new byte[length]);
+        await store.PutIfAbsentAsync(key, body, new Dictionary<string, string>(), CancellationToken.None);
+    }
+
+    private static async Task<List<ListedEntry>> ListAsync(FileObjectStore store, string prefix, bool delimited, string? startAfter = null)
+    {
+        var entries = new List<ListedEntry>();
+        await foreach (var entry in store.ListAsync(prefix, delimited, CancellationToken.None, startAfter))
+            entries.Add(entry);
+        return entries;
+    }
+
+    [Fact]
+    public async Task Listing_IsInKeyOrder_FoldsDirectoriesWhenDelimited_AndHidesWritesInProgress()
+    {
+        using var store = new FileObjectStore(_root);
+        await PutAsync(store, "wal/00000001/0000000100000000/b", 3);
+        await PutAsync(store, "wal/00000001/0000000100000000/a", 2);
+        await PutAsync(store, "wal/00000001/0000000100000001/c", 1);
+        await PutAsync(store, "wal/00000002/00000002.history", 4);
+        File.WriteAllBytes(Path.Join(_root, "wal/00000001/0000000100000000/.a.123.tmp"), [1]);
+
+        var all = await ListAsync(store, "wal/", delimited: false);
+        Assert.Equal(["wal/00000001/0000000100000000/a", "wal/00000001/0000000100000000/b", "wal/00000001/0000000100000001/c", "wal/00000002/00000002.history"],
+            all.Select(e => e.Key));
+        Assert.Equal([2L, 3, 1, 4], all.Select(e => e.Size));
+        Assert.All(all, e => Assert.True(e.LastModified > DateTimeOffset.UtcNow.AddMinutes(-5)));
+
+        var timeline = await ListAsync(store, "wal/00000001/", delimited: true);
+        Assert.Equal(["wal/00000001/0000000100000000/", "wal/00000001/0000000100000001/"], timeline.Select(e => e.Key));
+        Assert.All(timeline, e => Assert.True(e.IsPrefix));
+
+        Assert.Equal(["wal/00000002/00000002.history"], (await ListAsync(store, "wal/", false, "wal/00000001/\uFFFD")).Select(e => e.Key));
+        Assert.Empty(await ListAsync(store, "nothing/here/", delimited: false));
+    }
+
+    [Fact]
+    public async Task BatchDelete_RemovesTheKeys_TreatsAbsentAsDeleted_AndDropsEmptiedDirectories()
+    {
+        using var store = new FileObjectStore(_root);
+        await PutAsync(store, "wal/00000001/0000000100000000/a", 1);
+        await PutAsync(store, "wal/00000001/0000000100000000/b", 1);
+        await PutAsync(store, "wal/00000001/0000000100000001/c", 1);
+
+        var failures = await store.DeleteAsync(["wal/00000001/0000000100000000/a", "wal/00000001/0000000100000000/b", "wal/00000001/0000000100000000/never-there", "wal/00000009/x/y"], CancellationToken.None);
+        Assert.Empty(failures);
+        Assert.False(Directory.Exists(Path.Join(_root, "wal/00000001/0000000100000000")));
+        Assert.Equal(["wal/00000001/0000000100000001/c"], (await ListAsync(store, "", false)).Select(e => e.Key));
+
+        var refused = await store.DeleteAsync(["wal/00000001"], CancellationToken.None);
+        Assert.Equal("wal/00000001", Assert.Single(refused).Key);
+        await Assert.ThrowsAsync<ArgumentException>(() => store.DeleteAsync(Enumerable.Range(0, 1001).Select(i => $"k{i}").ToList(), CancellationToken.None));
     }
 }

@@ -15,10 +15,9 @@ public sealed class BackupCatalog(Repository repository)
     public async Task<(IReadOnlyList<BackupManifest> Complete, IReadOnlyList<string> Incomplete)> ListAsync(CancellationToken cancellationToken)
     {
         var layout = repository.Layout;
-        var objects = await repository.Store.ListAsync(layout.BackupsPrefix, cancellationToken);
         var withManifest = new SortedSet<string>(StringComparer.Ordinal);
         var all = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var stored in objects)
+        await foreach (var stored in repository.Store.ListAsync(layout.BackupsPrefix, delimited: false, cancellationToken))
         {
             if (layout.ParseBackupKey(stored.Key) is not { } parsed)
                 continue;
@@ -86,9 +85,18 @@ public sealed class BackupCatalog(Repository repository)
                        | await repository.Store.GetLengthAsync(dataKey, cancellationToken) is not null;
         if (!existed)
             return false;
-        await repository.Store.DeleteAsync(manifestKey, cancellationToken);
-        await repository.Store.DeleteAsync(dataKey, cancellationToken);
+        // The manifest goes first, so a delete cut short never leaves a backup listed as complete.
+        await DeleteOneAsync(manifestKey, cancellationToken);
+        await DeleteOneAsync(dataKey, cancellationToken);
         return true;
+    }
+
+    private async Task DeleteOneAsync(string key, CancellationToken cancellationToken)
+    {
+        var failures = await repository.Store.DeleteAsync([key], cancellationToken);
+        if (failures.Count > 0)
+            throw new StorageException(failures[0].Code == "AccessDenied" ? ErrorClass.Auth : ErrorClass.Transient,
+                $"cannot delete {repository.Store.Describe(key)}: {failures[0].Code} {failures[0].Message}");
     }
 
     /// <summary>Backup names become keys: letters, digits, '_', '-' and '.', never '.' or '..' alone.</summary>

@@ -168,7 +168,7 @@ public sealed class BackupPushCommand(Repository repository, ILogger logger, Bac
         {
             try
             {
-                await ObjectCodec.DecodeAsync(reader.Body, reader.Length, historyName, text, cancellationToken);
+                await ObjectCodec.DecodeAsync(reader.Body, reader.Length, historyName, text, cancellationToken, repository.Keys);
             }
             catch (CorruptObjectException e)
             {

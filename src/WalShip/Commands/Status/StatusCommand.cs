@@ -16,7 +16,7 @@ public sealed record StatusOptions(string? DataDirectory, string? ConnectionStri
 public sealed class StatusCommand(Repository repository)
 {
     /// <summary>status exits with this when the backlog reached --backlog-warn (and nothing failed).</summary>
-    public const int BehindExitCode = 11;
+    public const int BehindExitCode = ExitCodes.Behind;
 
     /// <summary>Existence probes per walk; beyond it the archive is reported as "at least" that far ahead.</summary>
     public const int MaxProbes = 256;
