@@ -2,32 +2,6 @@ using System.Globalization;
 
 namespace WalShip.Wal;
 
-/// <summary>A WAL location as PostgreSQL prints it: two hex halves, "0/2000028".</summary>
-public readonly record struct Lsn(ulong Value) : IComparable<Lsn>
-{
-    public static Lsn Parse(string text) =>
-        TryParse(text, out var lsn) ? lsn : throw new WalFormatException($"'{text}' is not a WAL location (like 0/2000028)");
-
-    public static bool TryParse(string? text, out Lsn lsn)
-    {
-        lsn = default;
-        int slash = text?.IndexOf('/') ?? -1;
-        if (slash <= 0
-            || !uint.TryParse(text.AsSpan(0, slash), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out uint high)
-            || !uint.TryParse(text.AsSpan(slash + 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out uint low))
-            return false;
-        lsn = new Lsn(((ulong)high << 32) | low);
-        return true;
-    }
-
-    /// <summary>The segment holding this location, as XLByteToSeg computes it.</summary>
-    public string SegmentName(uint timeline, uint segmentSize) => WalFileName.SegmentName(timeline, Value / segmentSize, segmentSize);
-
-    public int CompareTo(Lsn other) => Value.CompareTo(other.Value);
-
-    public override string ToString() => $"{Value >> 32:X}/{Value & 0xFFFF_FFFF:X}";
-}
-
 /// <summary>
 /// The backup_label a base backup carries, or the backup history file (&lt;segment&gt;.&lt;offset&gt;.backup)
 /// the primary archives when the backup ends, which adds the stop location. Both are "KEY: value" lines.

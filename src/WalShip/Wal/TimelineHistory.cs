@@ -73,15 +73,10 @@ public sealed class TimelineHistory
     /// <summary>Parses an LSN written as PostgreSQL prints it: two hex numbers, "16/B374D848".</summary>
     public static bool TryParseLsn(string text, out ulong lsn)
     {
-        lsn = 0;
-        int slash = text.IndexOf('/');
-        if (slash <= 0 || slash > 8 || text.Length - slash - 1 is < 1 or > 8
-            || !uint.TryParse(text.AsSpan(0, slash), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out uint high)
-            || !uint.TryParse(text.AsSpan(slash + 1), NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out uint low))
-            return false;
-        lsn = ((ulong)high << 32) | low;
-        return true;
+        bool parsed = Lsn.TryParse(text, out var location);
+        lsn = location.Value;
+        return parsed;
     }
 
-    public static string FormatLsn(ulong lsn) => $"{lsn >> 32:X}/{(uint)lsn:X}";
+    public static string FormatLsn(ulong lsn) => new Lsn(lsn).ToString();
 }

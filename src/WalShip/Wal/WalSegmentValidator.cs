@@ -181,5 +181,5 @@ public sealed class WalSegmentValidator : IByteFilter
 
     private WalFormatException Invalid(string detail) => new($"{_name.Name}: {detail}");
 
-    public static string FormatLsn(ulong lsn) => $"{lsn >> 32:X}/{(uint)lsn:X}";
+    public static string FormatLsn(ulong lsn) => new Lsn(lsn).ToString();
 }

@@ -78,7 +78,7 @@ public sealed class PostgresAccessIntegrationTests
             Assert.InRange(state.ServerVersionNumber, 150000, 159999);
             Assert.NotNull(state.CurrentLsn);
             Assert.Equal(await primary.CurrentWalFileAsync(), state.CurrentWalFile);
-            Assert.Equal(state.CurrentWalFile, state.CurrentLsn!.Value.SegmentName(state.Timeline, state.WalSegmentSize));
+            Assert.Equal(state.CurrentWalFile, state.CurrentLsn!.Value.SegmentNameBefore(state.Timeline, state.WalSegmentSize));
             Assert.Equal(state.CurrentWalFile, await client.WalFileNameAsync(state.CurrentLsn.Value, CancellationToken.None));
             Assert.Null(state.LastReplayLsn);
         }

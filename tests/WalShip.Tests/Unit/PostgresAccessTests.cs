@@ -2,6 +2,7 @@ using Npgsql;
 using WalShip.Commands.Postgres;
 using WalShip.Tests.Fixtures;
 using Xunit;
+using WalShip.Wal;
 
 namespace WalShip.Tests.Unit;
 
@@ -130,7 +131,7 @@ public sealed class PostgresAccessTests : IDisposable
     [InlineData("16/B374D848", 1u, 64u << 20, "00000001000000160000002C")]
     public void Lsn_NamesItsSegment_AsPgWalfileName(string lsn, uint timeline, uint segmentSize, string expected)
     {
-        Assert.Equal(expected, Lsn.Parse(lsn).SegmentName(timeline, segmentSize));
+        Assert.Equal(expected, Lsn.Parse(lsn).SegmentNameBefore(timeline, segmentSize));
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using Npgsql;
 using WalShip.Storage;
+using WalShip.Wal;
 
 namespace WalShip.Commands.Postgres;
 

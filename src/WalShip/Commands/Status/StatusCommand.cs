@@ -243,7 +243,7 @@ public sealed class StatusCommand(Repository repository)
     private async Task ProbeStandbyAsync(StatusReport report, ServerWalState? wal, ArchiveStatusSummary? archiveStatus,
         uint segmentSize, CancellationToken cancellationToken)
     {
-        string? replaySegment = wal?.LastReplayLsn is { } replay ? replay.SegmentName(wal.Timeline, segmentSize) : archiveStatus?.NewestDone;
+        string? replaySegment = wal?.LastReplayLsn is { } replay ? replay.SegmentNameBefore(wal.Timeline, segmentSize) : archiveStatus?.NewestDone;
         var standby = new StandbySection
         {
             ReceiveLsn = wal?.LastReceiveLsn?.ToString(),
