@@ -120,7 +120,7 @@ public static class Program
         ProcessGuard.SetDeadline(deadline);
         return await GuardAsync("push", fileName, deadline, logger, ExitCodes.For, async token =>
         {
-            using var repository = RepositoryOpener.Open(settings, logger, deadline);
+            using var repository = RepositoryOpener.OpenForWal(settings, logger, deadline);
             int code = await LookAhead.AcceptReceiptAsync(walPath, fileName, settings, repository, logger, token)
                 ? ExitCodes.Ok
                 : await new PushCommand(repository, logger, level, threads).RunAsync(walPath, fileName, settings.Get(OptionSpec.PgData), token);
@@ -147,7 +147,7 @@ public static class Program
         {
             if (!LookAhead.TryServePrefetched(fileName, fullPath, dataDirectory, settings, logger))
             {
-                using var repository = RepositoryOpener.Open(settings, logger, deadline);
+                using var repository = RepositoryOpener.OpenForWal(settings, logger, deadline);
                 int code = await new FetchCommand(repository, logger).RunAsync(name, fullPath, dataDirectory, mode, token);
                 if (code != ExitCodes.Ok)
                     return code;

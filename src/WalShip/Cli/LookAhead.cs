@@ -114,7 +114,7 @@ public static class LookAhead
         string dataDirectory = settings.Get(OptionSpec.PgData) ?? throw new UsageException("push-ahead-worker needs --pgdata");
         if (Spool(settings, dataDirectory, logger, create: true) is not { } spool)
             return ExitCodes.Ok;
-        using var repository = RepositoryOpener.Open(settings, logger, deadline);
+        using var repository = RepositoryOpener.OpenForWal(settings, logger, deadline);
         return await new PushAhead(spool, repository, logger).RunWorkerAsync(dataDirectory, call.Arguments[0],
             settings.GetInt(OptionSpec.PushAhead, 0, 1000), settings.GetSize(OptionSpec.PushAheadBytes, 1L << 20, 1L << 40),
             settings.GetInt(OptionSpec.CompressionLevel, 1, 19), settings.GetInt(OptionSpec.CompressionThreads, 1, 64), ProcessGuard.Token);
@@ -127,7 +127,7 @@ public static class LookAhead
         string dataDirectory = settings.Get(OptionSpec.PgData) ?? throw new UsageException("prefetch-worker needs --pgdata");
         if (Spool(settings, dataDirectory, logger, create: true) is not { } spool)
             return ExitCodes.Ok;
-        using var repository = RepositoryOpener.Open(settings, logger, deadline);
+        using var repository = RepositoryOpener.OpenForWal(settings, logger, deadline);
         return await Prefetch.RunWorkerAsync(spool, repository, call.Arguments[0],
             settings.GetInt(OptionSpec.Prefetch, 0, 1000), settings.GetSize(OptionSpec.PrefetchBytes, 1L << 20, 1L << 40), logger, ProcessGuard.Token);
     }

@@ -9,9 +9,15 @@ public static class RepositoryOpener
 {
     public static Repository Open(Settings settings, ILogger logger, TimeSpan deadline) => Open(settings, logger, deadline, out _);
 
+    /// <summary>Opens the repository for push, fetch and their look-ahead workers: calls that talk TLS
+    /// to nothing but S3 (no PostgreSQL connection), so --ca-file may narrow the system trust store.</summary>
+    public static Repository OpenForWal(Settings settings, ILogger logger, TimeSpan deadline) =>
+        Open(settings, logger, deadline, out _, s3IsTheOnlyTlsPeer: true);
+
     /// <summary>Opens the repository; <paramref name="connection"/> is the S3 connection of an s3:// one.
     /// With <paramref name="cacheCredentials"/> false, a role is assumed afresh, past the credential cache.</summary>
-    public static Repository Open(Settings settings, ILogger logger, TimeSpan deadline, out S3Connection? connection, bool cacheCredentials = true)
+    public static Repository Open(Settings settings, ILogger logger, TimeSpan deadline, out S3Connection? connection, bool cacheCredentials = true,
+        bool s3IsTheOnlyTlsPeer = false)
     {
         string url = settings.Get(OptionSpec.Repo)!;
         var serverSideEncryption = EncryptionSettings.ServerSide(settings, url);
@@ -29,7 +35,8 @@ public static class RepositoryOpener
                 deadline,
                 cacheCredentials ? AssumeRole(settings) : AssumeRole(settings) is { } role ? role with { CacheDirectory = null } : null,
                 settings.Get(OptionSpec.StsEndpoint),
-                settings.Get(OptionSpec.StsRegion));
+                settings.Get(OptionSpec.StsRegion),
+                s3IsTheOnlyTlsPeer);
             long partSize = settings.GetSize(OptionSpec.PartSize, 5L << 20, 5L << 30);
             int concurrency = settings.GetInt(OptionSpec.UploadConcurrency, 1, 64);
             opened = S3ClientFactory.Connect(s3, logger);

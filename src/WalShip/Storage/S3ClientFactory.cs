@@ -18,7 +18,8 @@ public sealed record S3Settings(
     TimeSpan RequestTimeout,
     AssumeRoleSettings? Role = null,
     string? StsEndpoint = null,
-    string? StsRegion = null);
+    string? StsRegion = null,
+    bool S3IsTheOnlyTlsPeer = false);
 
 /// <summary>An S3 client and the credentials it signs with; <see cref="AssumedRole"/> is set with --role-arn.</summary>
 public sealed record S3Connection(AmazonS3Client Client, AWSCredentials Credentials, AssumedRoleCredentials? AssumedRole);
@@ -73,9 +74,14 @@ public static class S3ClientFactory
             config.HttpClientFactory = new PrivateCaHttpClientFactory(new Lazy<X509Certificate2Collection>(() => LoadCa(caFile)));
         }
 
-        if (credentials is not null)
-            return new S3Connection(new AmazonS3Client(credentials, config), credentials, null);
-        var (resolved, assumedRole) = ResolveCredentials(settings, region, logger);
+        var (resolved, assumedRole) = credentials is not null ? (credentials, null) : ResolveCredentials(settings, region, logger);
+        // Credentials that never refresh make no call of their own (STS, SSO, web identity), so the
+        // S3 endpoint is the process's only TLS peer and the system store can be narrowed to its CA.
+        if (settings.CaFile is { } trusted && !plainHttp && settings.S3IsTheOnlyTlsPeer && resolved is not RefreshingAWSCredentials)
+        {
+            SystemTrustStore.ConfineTo(trusted);
+            logger.LogDebug("system trust store confined to {CaFile}: the S3 endpoint is the only TLS peer of this call", trusted);
+        }
         return new S3Connection(new AmazonS3Client(resolved, config), resolved, assumedRole);
     }
 
@@ -149,32 +155,26 @@ public static class S3ClientFactory
         }
     }
 
-    /// <summary>Trusts the given CAs (and only them) for the S3 endpoint; verification stays on.</summary>
+    /// <summary>
+    /// Trusts the given CAs (and only them) for the S3 endpoint; verification stays on. The trust is
+    /// handed to SslStream as its chain policy rather than checked in a validation callback: with a
+    /// callback SslStream first builds the chain against the system store, and loading that store
+    /// (every file in /etc/ssl/certs) costs 100-170 ms of CPU in every short-lived walship process.
+    /// </summary>
     private sealed class PrivateCaHttpClientFactory(Lazy<X509Certificate2Collection> roots) : HttpClientFactory
     {
         public override HttpClient CreateHttpClient(IClientConfig clientConfig)
         {
+            var policy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+            };
+            policy.CustomTrustStore.AddRange(roots.Value);
             var handler = new SocketsHttpHandler
             {
                 ConnectTimeout = clientConfig.ConnectTimeout ?? TimeSpan.FromSeconds(10),
-                SslOptions = new SslClientAuthenticationOptions
-                {
-                    RemoteCertificateValidationCallback = (_, certificate, presented, errors) =>
-                    {
-                        if (certificate is null || (errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
-                            return false;
-                        using var chain = new X509Chain();
-                        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                        chain.ChainPolicy.CustomTrustStore.AddRange(roots.Value);
-                        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                        // Intermediates the server sent are candidates for the path, never roots of trust.
-                        if (presented is not null)
-                            foreach (var element in presented.ChainElements)
-                                chain.ChainPolicy.ExtraStore.Add(element.Certificate);
-                        using var leaf = new X509Certificate2(certificate);
-                        return chain.Build(leaf);
-                    },
-                },
+                SslOptions = new SslClientAuthenticationOptions { CertificateChainPolicy = policy },
             };
             return new HttpClient(handler) { Timeout = clientConfig.Timeout ?? TimeSpan.FromSeconds(100) };
         }

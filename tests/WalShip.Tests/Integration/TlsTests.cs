@@ -51,6 +51,54 @@ public sealed class TlsTests
         Assert.Equal(segment, File.ReadAllBytes(Path.Combine(data, "pg_wal", "RECOVERYXLOG")));
     }
 
+    [Fact]
+    public async Task PushAndFetch_ConfineTrustToTheCaFile_WithoutWeakeningVerification()
+    {
+        using var tmp = TestPaths.CreateTempDir("walship-tls-confine");
+        var (caPem, keyPem, certPem) = WriteTestPki(tmp.Path);
+        var (otherCaPem, _, _) = WriteTestPki(tmp.CreateSubdirectory("other"));
+        await using var s3 = await S3Server.StartAsync(tlsKeyPem: keyPem, tlsCertPem: certPem);
+        await s3.CreateBucketAsync("tls-bucket");
+
+        string data = tmp.CreateSubdirectory("data");
+        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
+        byte[] segment = SyntheticWal.Segment(Segment, SyntheticWal.OneMiB);
+        File.WriteAllBytes(Path.Combine(data, "pg_wal", Segment), segment);
+        PgUser.ChownToPostgres(data, recursive: true);
+        var env = new Dictionary<string, string>
+        {
+            ["WALSHIP_REPO"] = "s3://tls-bucket/wal",
+            ["WALSHIP_ENDPOINT"] = s3.Endpoint,
+            ["AWS_REGION"] = S3Server.Region,
+            ["AWS_ACCESS_KEY_ID"] = S3Server.AccessKeyId,
+            ["AWS_SECRET_ACCESS_KEY"] = S3Server.SecretAccessKey,
+            ["WALSHIP_DEADLINE"] = "20s",
+            ["WALSHIP_LOG_LEVEL"] = "debug",
+        };
+        const string Confined = "system trust store confined to";
+
+        // A CA that did not sign the endpoint stays refused when the store is narrowed to it.
+        var wrongCa = await WalshipBinary.RunAsync(["push", $"pg_wal/{Segment}", Segment, "--ca-file", otherCaPem], env, data);
+        Assert.True(wrongCa.ExitCode == 3, wrongCa.StdErr);
+        Assert.Contains(Confined, wrongCa.StdErr);
+        Assert.Contains("not trusted", wrongCa.StdErr);
+
+        env["AWS_CA_BUNDLE"] = caPem;
+        var push = await WalshipBinary.RunAsync(["push", $"pg_wal/{Segment}", Segment], env, data);
+        Assert.True(push.ExitCode == 0, push.StdErr);
+        Assert.Contains(Confined, push.StdErr);
+        var fetch = await WalshipBinary.RunAsync(["fetch", Segment, "pg_wal/RECOVERYXLOG"], env, data);
+        Assert.True(fetch.ExitCode == 0, fetch.StdErr);
+        Assert.Contains(Confined, fetch.StdErr);
+        Assert.Equal(segment, File.ReadAllBytes(Path.Combine(data, "pg_wal", "RECOVERYXLOG")));
+
+        // Admin commands keep the whole store: they are not on the archiver's clock, and status or
+        // check may also talk TLS to PostgreSQL.
+        var list = await WalshipBinary.RunAsync(["list"], env, data);
+        Assert.True(list.ExitCode == 0, list.StdErr);
+        Assert.DoesNotContain(Confined, list.StdErr);
+    }
+
     /// <summary>A throw-away CA and a server certificate for 127.0.0.1 signed by it, as PEM files.</summary>
     private static (string CaPem, string KeyPem, string CertPem) WriteTestPki(string dir)
     {
