@@ -66,7 +66,8 @@ for _ in $(seq 1 100); do curl -sk -o /dev/null "$ENDPOINT/" && break; sleep 0.1
 for bucket in walship pgbackrest barman; do curl -sfk -X PUT "$ENDPOINT/$bucket" >/dev/null; done
 
 # --- the three tools' settings --------------------------------------------------------------------
-# walship: its defaults (zstd level 1, two compression threads); TLS verified against the cert.
+# walship: its defaults (zstd level 1, two compression threads); TLS verified against the cert, which
+# push and fetch (static keys, no role) make their whole trust store.
 cat > "$WORK/walship.env" <<EOF
 export WALSHIP_ENDPOINT=$ENDPOINT WALSHIP_PATH_STYLE=true WALSHIP_CA_FILE=$WORK/s3.crt WALSHIP_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
@@ -214,21 +215,12 @@ SRCWAL="$WORK/src/pg_wal"
 log "cold push, $SAMPLE segments one call each"
 time_calls walship.push "$WORK/walship.env" "$BIN" push --repo s3://walship/cold "$SRCWAL/SEG" SEG
 time_calls walship3.push "$WORK/walship.env" "$BIN" push --repo s3://walship/cold3 --compression-level 3 "$SRCWAL/SEG" SEG
-# The same, with OpenSSL's trust store narrowed to the CA file: .NET otherwise parses the whole
-# system store (/etc/ssl/certs) at the first TLS handshake of every process, though --ca-file
-# replaces it as the trust anchor.
-mkdir -p "$WORK/no-certs"
-cat "$WORK/walship.env" > "$WORK/walship-castore.env"
-echo "export SSL_CERT_FILE=$WORK/s3.crt SSL_CERT_DIR=$WORK/no-certs" >> "$WORK/walship-castore.env"
-time_calls walship-castore.push "$WORK/walship-castore.env" "$BIN" push --repo s3://walship/cold-castore "$SRCWAL/SEG" SEG
 time_calls pgbr.push "$WORK/empty.env" pgbackrest --config="$WORK/pgbr-cold.conf" --stanza=bench archive-push "$SRCWAL/SEG"
 time_calls barman.push "$WORK/barman.env" barman-cloud-wal-archive -z --endpoint-url "$ENDPOINT" s3://barman/cold bench "$SRCWAL/SEG"
 
 log "cold fetch, $SAMPLE segments one call each"
 time_fetches walship.fetch "$WORK/walship.env" "$BIN" fetch --repo s3://walship/cold SEG "$WORK/fetch-walship.fetch/pg_wal/RECOVERYXLOG"
 check_fetched walship.fetch
-time_fetches walship-castore.fetch "$WORK/walship-castore.env" "$BIN" fetch --repo s3://walship/cold SEG "$WORK/fetch-walship-castore.fetch/pg_wal/RECOVERYXLOG"
-check_fetched walship-castore.fetch
 time_fetches pgbr.fetch "$WORK/empty.env" pgbackrest --config="$WORK/pgbr-cold.conf" --stanza=bench archive-get SEG "$WORK/fetch-pgbr.fetch/pg_wal/RECOVERYXLOG"
 check_fetched pgbr.fetch
 time_fetches barman.fetch "$WORK/barman.env" barman-cloud-wal-restore --endpoint-url "$ENDPOINT" s3://barman/cold bench SEG "$WORK/fetch-barman.fetch/pg_wal/RECOVERYXLOG"
@@ -354,11 +346,9 @@ echo "|---|---|---|---|---|---|---|"
 echo "| cold push, median ms/segment (pgBackRest: sync zst-3; walship zst-1) | $(r walship.push.ms) | $(r pgbr.push.ms) | | $(r barman.push.ms) | $(ratio walship.push.ms pgbr.push.ms) time | $(ratio walship.push.ms barman.push.ms) time |"
 echo "| cold push, walship at zst-3, median ms | $(r walship3.push.ms) | $(r pgbr.push.ms) | | | $(ratio walship3.push.ms pgbr.push.ms) time | |"
 echo "| cold push, median CPU ms/segment (user+sys) | $(r walship.push.cpu) | $(r pgbr.push.cpu) | | $(r barman.push.cpu) | $(ratio walship.push.cpu pgbr.push.cpu) CPU | $(ratio walship.push.cpu barman.push.cpu) CPU |"
-echo "| cold push, walship with SSL_CERT_FILE=CA only, median ms (CPU ms) | $(r walship-castore.push.ms) ($(r walship-castore.push.cpu)) | $(r pgbr.push.ms) ($(r pgbr.push.cpu)) | | | $(ratio walship-castore.push.ms pgbr.push.ms) time | |"
 echo "| cold push, peak RSS MiB | $(r walship.push.rss) | $(r pgbr.push.rss) | | $(r barman.push.rss) | | |"
 echo "| cold fetch, median ms/segment | $(r walship.fetch.ms) | $(r pgbr.fetch.ms) | | $(r barman.fetch.ms) | $(ratio walship.fetch.ms pgbr.fetch.ms) time | $(ratio walship.fetch.ms barman.fetch.ms) time |"
 echo "| cold fetch, median CPU ms/segment (user+sys) | $(r walship.fetch.cpu) | $(r pgbr.fetch.cpu) | | $(r barman.fetch.cpu) | $(ratio walship.fetch.cpu pgbr.fetch.cpu) CPU | $(ratio walship.fetch.cpu barman.fetch.cpu) CPU |"
-echo "| cold fetch, walship with SSL_CERT_FILE=CA only, median ms (CPU ms) | $(r walship-castore.fetch.ms) ($(r walship-castore.fetch.cpu)) | $(r pgbr.fetch.ms) ($(r pgbr.fetch.cpu)) | | | $(ratio walship-castore.fetch.ms pgbr.fetch.ms) time | |"
 echo "| fetch with prefetch, median ms/segment | $(r walship.prefetch.ms) | | | | | |"
 echo "| cold fetch, peak RSS MiB | $(r walship.fetch.rss) | $(r pgbr.fetch.rss) | | $(r barman.fetch.rss) | | |"
 echo "| archiver drain, segments/s | $(r walship.drain.drain_rate) | $(r pgbr-sync.drain.drain_rate) | $(r pgbr-async.drain.drain_rate) | $(r barman.drain.drain_rate) | $(ratio walship.drain.drain_rate pgbr-async.drain.drain_rate) of async rate | $(ratio walship.drain.drain_rate barman.drain.drain_rate) rate |"
