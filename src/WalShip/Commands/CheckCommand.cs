@@ -123,12 +123,12 @@ public sealed class CheckCommand(Repository repository, CloudIdentity? cloud, st
 
     private async Task CheckListAsync(CancellationToken cancellationToken)
     {
-        if (repository.Store is not IAccessProbe probe)
-            return;
         string prefix = repository.Layout.Prefix.Length == 0 ? "" : repository.Layout.Prefix + "/";
         try
         {
-            await probe.ProbeListAsync(prefix, cancellationToken);
+            // The first page answers the question; an empty repository lists fine too.
+            await foreach (var _ in repository.Store.ListAsync(prefix, delimited: true, cancellationToken))
+                break;
             Add("list", CheckStatus.Ok, $"may list {repository.Store.Describe(prefix)}");
         }
         catch (StorageException e)
@@ -184,17 +184,21 @@ public sealed class CheckCommand(Repository repository, CloudIdentity? cloud, st
                 return;
             }
         }
-        if (repository.Store is not IAccessProbe probe)
-            return;
+        const string DeleteDenied = "s3:DeleteObject is denied. push never deletes, so archiving works; pruning old WAL needs it. Remove the probe object by hand";
         try
         {
-            await probe.ProbeDeleteAsync(key, cancellationToken);
-            Add("delete", CheckStatus.Ok, $"deleted {where}");
+            // The same batch delete prune uses: S3 answers a denied key inside a successful reply.
+            var failures = await repository.Store.DeleteAsync([key], cancellationToken);
+            if (failures.Count == 0)
+                Add("delete", CheckStatus.Ok, $"deleted {where}");
+            else if (failures[0].Code == "AccessDenied")
+                Add("delete", CheckStatus.Warn, $"cannot delete {where}: {DeleteDenied}");
+            else
+                Add("delete", CheckStatus.Fail, $"cannot delete {where}: {failures[0].Code} {failures[0].Message}".TrimEnd());
         }
         catch (StorageException e) when (e.Class == ErrorClass.Auth)
         {
-            Add("delete", CheckStatus.Warn, $"cannot delete {where}: s3:DeleteObject is denied. push never deletes, so archiving works; " +
-                "pruning old WAL needs it. Remove the probe object by hand");
+            Add("delete", CheckStatus.Warn, $"cannot delete {where}: {DeleteDenied}");
         }
         catch (StorageException e)
         {

@@ -8,21 +8,8 @@ namespace WalShip.Storage;
 /// written to a temporary file, fsynced, then hard-linked to its final name (link(2) fails if the name
 /// exists, which no rename can promise), and the directory is fsynced so the name survives a crash.
 /// </summary>
-public sealed partial class FileObjectStore(string root) : IObjectStore, IAccessProbe
+public sealed partial class FileObjectStore(string root) : IObjectStore
 {
-    public Task<int> ProbeListAsync(string prefix, CancellationToken cancellationToken)
-    {
-        CheckRoot();
-        string directory = PathFor(prefix);
-        return Task.FromResult(Directory.Exists(directory) && Directory.EnumerateFileSystemEntries(directory).Any() ? 1 : 0);
-    }
-
-    public Task ProbeDeleteAsync(string key, CancellationToken cancellationToken)
-    {
-        File.Delete(PathFor(key));
-        return Task.CompletedTask;
-    }
-
     public string Root { get; } = Path.GetFullPath(root);
 
     public string Describe(string key) => "file://" + PathFor(key);

@@ -32,36 +32,8 @@ public sealed record S3ServerSideEncryption(string Method, string? KmsKeyId = nu
 /// S3-compatible servers ignore the condition.
 /// </summary>
 public sealed class S3ObjectStore(IAmazonS3 client, string bucket, long partSize, int uploadConcurrency, ILogger logger,
-    S3ServerSideEncryption? serverSideEncryption = null, AssumedRoleCredentials? assumedRole = null) : IObjectStore, IAccessProbe
+    S3ServerSideEncryption? serverSideEncryption = null, AssumedRoleCredentials? assumedRole = null) : IObjectStore
 {
-    public Task<int> ProbeListAsync(string prefix, CancellationToken cancellationToken) =>
-        RenewingAsync(async () =>
-        {
-            try
-            {
-                var response = await client.ListObjectsV2Async(new ListObjectsV2Request { BucketName = Bucket, Prefix = prefix, MaxKeys = 1 }, cancellationToken);
-                return response.S3Objects?.Count ?? 0;
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                throw S3Errors.Classify(e, "LIST", Describe(prefix));
-            }
-        }, "LIST", prefix);
-
-    public Task ProbeDeleteAsync(string key, CancellationToken cancellationToken) =>
-        RenewingAsync(async () =>
-        {
-            try
-            {
-                await client.DeleteObjectAsync(new DeleteObjectRequest { BucketName = Bucket, Key = key }, cancellationToken);
-                return true;
-            }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                throw S3Errors.Classify(e, "DELETE", Describe(key));
-            }
-        }, "DELETE", key);
-
     public string Bucket { get; } = bucket;
 
     public string Describe(string key) => $"s3://{Bucket}/{key}";

@@ -242,8 +242,17 @@ public sealed class AuthGateway : IAsyncDisposable
         string bucket = Uri.UnescapeDataString(rawPath.TrimStart('/').Split('/', 2)[0]);
         bool hasKey = rawPath.TrimStart('/').Split('/', 2) is [_, { Length: > 0 }];
         var grant = caller.Grants.FirstOrDefault(g => g.Bucket == bucket);
+        bool batchDelete = request.HttpMethod == "POST" && !hasKey
+            && request.Url!.Query.TrimStart('?').Split('&').Any(parameter => parameter.Split('=')[0] == "delete");
+        if (batchDelete && grant?.Delete != true && grant is not null)
+        {
+            // Like S3: DeleteObjects itself succeeds, and each key it may not delete comes back as an error.
+            await DeniedDeleteResultAsync(context, body);
+            return;
+        }
         bool allowed = request.HttpMethod switch
         {
+            "POST" when batchDelete => grant?.Delete == true,
             "GET" or "HEAD" => hasKey ? grant?.Read == true : grant?.List == true,
             "PUT" or "POST" => hasKey && grant?.Write == true,
             "DELETE" => hasKey && (grant?.Delete == true || (request.Url!.Query.Contains("uploadId=") && grant?.Write == true)),
@@ -289,6 +298,22 @@ public sealed class AuthGateway : IAsyncDisposable
         response.ContentLength64 = content.Length;
         await response.OutputStream.WriteAsync(content);
         response.Close();
+    }
+
+    private async Task DeniedDeleteResultAsync(HttpListenerContext context, byte[] body)
+    {
+        _s3Errors.AddOrUpdate("AccessDenied", 1, (_, n) => n + 1);
+        var keys = System.Xml.Linq.XDocument.Parse(Encoding.UTF8.GetString(body)).Descendants()
+            .Where(element => element.Name.LocalName == "Key").Select(element => element.Value);
+        var result = new StringBuilder("<?xml version=\"1.0\" encoding=\"UTF-8\"?><DeleteResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+        foreach (string key in keys)
+            result.Append("<Error><Key>").Append(SecurityElement.Escape(key)).Append("</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>");
+        byte[] content = Encoding.UTF8.GetBytes(result.Append("</DeleteResult>").ToString());
+        context.Response.StatusCode = 200;
+        context.Response.ContentType = "application/xml";
+        context.Response.ContentLength64 = content.Length;
+        await context.Response.OutputStream.WriteAsync(content);
+        context.Response.Close();
     }
 
     private async Task S3ErrorAsync(HttpListenerContext context, int status, string code, string message)
