@@ -203,7 +203,9 @@ time_calls() {
 time_fetches() {
   local key="$1" envfile="$2"; shift 2
   local dest="$WORK/fetch-$key/pg_wal"
-  mkdir -p "$dest" && chown -R postgres: "$WORK/fetch-$key"
+  # A standby's data directory has pg_control, which names the cluster the fetched WAL must match.
+  mkdir -p "$dest" "$WORK/fetch-$key/global" && cp "$WORK/base/global/pg_control" "$WORK/fetch-$key/global/"
+  chown -R postgres: "$WORK/fetch-$key"
   time_calls "$key" "$envfile" "$@"
 }
 check_fetched() { # fetch scratch dir: the last fetched segment must equal the original
@@ -228,8 +230,7 @@ check_fetched barman.fetch
 if [ "$HAVE_AHEAD" = 1 ]; then
   # Served from the spool: the first call fetches its segment and starts the prefetch worker; once the
   # worker has the rest of the sample in the spool (as it has during replay, which gives it time), the
-  # other calls are timed. The spool is named by the cluster's pg_control, so the scratch data
-  # directory gets the source cluster's.
+  # other calls are timed.
   mkdir -p "$WORK/spool-fetch" "$WORK/fetch-walship.prefetch/pg_wal" "$WORK/fetch-walship.prefetch/global"
   cp "$WORK/base/global/pg_control" "$WORK/fetch-walship.prefetch/global/"
   chown -R postgres: "$WORK/spool-fetch" "$WORK/fetch-walship.prefetch"
