@@ -271,7 +271,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         File.WriteAllBytes(damaged, bytes);
         var refetch = await FetchAsync(standby, Env(), SegmentName(2, 5));
         Assert.True(refetch.ExitCode == 0, refetch.ToString());
-        Assert.Contains("ignoring its prefetched copy (its SHA-256 does not match the record)", refetch.StdErr);
+        Assert.Contains("ignoring its prefetched copy (its checksum does not match the record)", refetch.StdErr);
         Assert.Equal(archived[SegmentName(2, 5)], File.ReadAllBytes(Path.Combine(standby, "pg_wal", "RECOVERYXLOG")));
         Assert.False(File.Exists(damaged));
     }

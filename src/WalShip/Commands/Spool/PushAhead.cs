@@ -58,7 +58,7 @@ public sealed class PushAhead(SpoolDirectory spool, Repository repository, ILogg
                 {
                     throw new StorageException(ErrorClass.Corrupt, $"refusing to archive {fullPath}: {e.Message}");
                 }
-                if (digest.Sha256Hex != receipt.RawSha256 || digest.Length != receipt.RawLength)
+                if (digest.ChecksumHex != receipt.RawSha256 || digest.Length != receipt.RawLength)
                     problem = "the file's SHA-256 differs from the one pushed ahead";
                 else if (await repository.Store.GetLengthAsync(receipt.Key, cancellationToken) is null)
                     problem = $"{repository.Store.Describe(receipt.Key)} is gone from the archive";

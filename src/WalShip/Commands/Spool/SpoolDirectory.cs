@@ -201,6 +201,8 @@ public sealed class PrefetchRecord
     [JsonPropertyName("repository")] public string Repository { get; init; } = "";
     [JsonPropertyName("key")] public string Key { get; init; } = "";
     [JsonPropertyName("raw_sha256")] public string RawSha256 { get; init; } = "";
+    /// <summary>XXH128 of the spool file as written, checked again when it is served.</summary>
+    [JsonPropertyName("spool_xxh128")] public string SpoolXxHash128 { get; init; } = "";
     [JsonPropertyName("raw_length")] public long RawLength { get; init; }
     [JsonPropertyName("system_identifier")] public ulong SystemIdentifier { get; init; }
     [JsonPropertyName("fetched")] public DateTimeOffset Fetched { get; init; }
