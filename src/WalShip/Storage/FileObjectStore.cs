@@ -111,15 +111,17 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
         string directoryKey = slash < 0 ? "" : prefix[..(slash + 1)];
         string namePrefix = prefix[(slash + 1)..];
         await Task.Yield();
-        foreach (var entry in ListDirectory(directoryKey, namePrefix, delimited, cancellationToken))
+        foreach (var entry in ListDirectory(directoryKey, namePrefix, delimited, startAfter, cancellationToken))
             if (startAfter is null || string.CompareOrdinal(entry.Key, startAfter) > 0)
                 yield return entry;
     }
 
     /// <summary>Walks one directory in name order; subdirectories are either folded (delimited) or walked.
     /// Temporary files of writes in progress are not objects yet and are left out, as S3 leaves out
-    /// uploads in progress.</summary>
-    private IEnumerable<ListedEntry> ListDirectory(string directoryKey, string namePrefix, bool delimited, CancellationToken cancellationToken)
+    /// uploads in progress. Subdirectories whose every key sorts at or before <paramref name="startAfter"/>
+    /// are not entered, so a skip-scan (walship list) does not walk the whole tree at every step.</summary>
+    private IEnumerable<ListedEntry> ListDirectory(string directoryKey, string namePrefix, bool delimited, string? startAfter,
+        CancellationToken cancellationToken)
     {
         var directory = new DirectoryInfo(PathFor(directoryKey));
         FileSystemInfo[] entries;
@@ -146,8 +148,8 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
             {
                 if (delimited)
                     yield return new ListedEntry(key + "/", 0, default, IsPrefix: true);
-                else
-                    foreach (var inner in ListDirectory(key + "/", "", delimited: false, cancellationToken))
+                else if (!AllKeysAtOrBefore(key + "/", startAfter))
+                    foreach (var inner in ListDirectory(key + "/", "", delimited: false, startAfter, cancellationToken))
                         yield return inner;
             }
             else if (entry is FileInfo file)
@@ -156,6 +158,11 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
             }
         }
     }
+
+    /// <summary>True when every key starting with <paramref name="directoryKey"/> sorts before
+    /// <paramref name="startAfter"/>: the two differ inside the directory key, where it is smaller.</summary>
+    private static bool AllKeysAtOrBefore(string directoryKey, string? startAfter) =>
+        startAfter is not null && string.CompareOrdinal(directoryKey, startAfter) < 0 && !startAfter.StartsWith(directoryKey, StringComparison.Ordinal);
 
     private static bool IsTemporary(string name) => name.StartsWith('.') && name.EndsWith(".tmp", StringComparison.Ordinal);
 

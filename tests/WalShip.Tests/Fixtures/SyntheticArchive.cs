@@ -59,6 +59,9 @@ public sealed class SyntheticArchive(Repository repository, ulong systemIdentifi
         return name;
     }
 
+    /// <summary>Raw bytes of every WAL file stored so far (segments, .partial, .history, .backup), not strays.</summary>
+    public long RawBytesStored { get; private set; }
+
     public async Task PutAsync(string fileName, byte[] raw)
     {
         var name = WalFileName.Parse(fileName);
@@ -71,6 +74,7 @@ public sealed class SyntheticArchive(Repository repository, ulong systemIdentifi
             ["walship-raw-length"] = header.RawLength.ToString(),
         };
         await Repository.Store.PutIfAbsentAsync(Repository.Layout.KeyFor(name), encoded.Body, metadata, CancellationToken.None);
+        RawBytesStored += raw.Length;
     }
 
     /// <summary>Stores arbitrary bytes at a key relative to the repository prefix (a stray object).</summary>

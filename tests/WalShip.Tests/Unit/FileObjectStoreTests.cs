@@ -208,6 +208,13 @@ public sealed class FileObjectStoreListAndDeleteTests : IDisposable
         Assert.All(timeline, e => Assert.True(e.IsPrefix));
 
         Assert.Equal(["wal/00000002/00000002.history"], (await ListAsync(store, "wal/", false, "wal/00000001/\uFFFD")).Select(e => e.Key));
+        // Directories that start-after passes are skipped whole; the one it points into is entered.
+        Assert.Equal(["wal/00000001/0000000100000000/b", "wal/00000001/0000000100000001/c", "wal/00000002/00000002.history"],
+            (await ListAsync(store, "wal/", false, "wal/00000001/0000000100000000/a")).Select(e => e.Key));
+        Assert.Equal(["wal/00000001/0000000100000001/c", "wal/00000002/00000002.history"],
+            (await ListAsync(store, "wal/", false, "wal/00000001/0000000100000000/\uFFFD")).Select(e => e.Key));
+        Assert.Equal(["wal/00000001/0000000100000001/c"],
+            (await ListAsync(store, "wal/00000001/", false, "wal/00000001/0000000100000001/")).Select(e => e.Key));
         Assert.Empty(await ListAsync(store, "nothing/here/", delimited: false));
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using WalShip.Archive;
@@ -48,17 +49,22 @@ public sealed class TimelineView(uint timeline)
 
 /// <summary>
 /// The archive as timelines, contiguous ranges and gaps, built from a listing. Raw sizes need no
-/// request per object: every segment and .partial file is wal_segment_size bytes raw.
+/// request per object: every segment and .partial file is wal_segment_size bytes raw, and the few
+/// .history and .backup files are read anyway (for parents, switch points and labels), which yields theirs.
 /// </summary>
 public sealed class ArchiveInventory
 {
     public const uint DefaultSegmentSize = 16u << 20;
 
-    private ArchiveInventory(uint segmentSize, SortedDictionary<uint, TimelineView> timelines, IReadOnlyList<ArchivedFile> files)
+    private readonly IReadOnlyDictionary<string, long> _smallFileRawBytes;
+
+    private ArchiveInventory(uint segmentSize, SortedDictionary<uint, TimelineView> timelines, IReadOnlyList<ArchivedFile> files,
+        IReadOnlyDictionary<string, long> smallFileRawBytes)
     {
         SegmentSize = segmentSize;
         Timelines = timelines;
         Files = files;
+        _smallFileRawBytes = smallFileRawBytes;
     }
 
     public uint SegmentSize { get; }
@@ -76,7 +82,10 @@ public sealed class ArchiveInventory
     public ulong CurrentTimelineStartSegment =>
         Timelines.TryGetValue(HighestTimeline, out var view) && view.Branch is { } branch ? branch.SwitchPoint / SegmentSize : 0;
 
-    public static ArchiveInventory Build(IEnumerable<ArchivedFile> files, uint segmentSize, IReadOnlyDictionary<uint, TimelineHistory> histories)
+    /// <param name="smallFileRawBytes">Raw sizes of .history and .backup files by key, as
+    /// <see cref="ReadHistoriesAsync"/> and <see cref="ReadBackupLabelsAsync"/> learn them; segments need none.</param>
+    public static ArchiveInventory Build(IEnumerable<ArchivedFile> files, uint segmentSize, IReadOnlyDictionary<uint, TimelineHistory> histories,
+        IReadOnlyDictionary<string, long>? smallFileRawBytes = null)
     {
         var timelines = new SortedDictionary<uint, TimelineView>();
         var all = new List<ArchivedFile>();
@@ -118,7 +127,7 @@ public sealed class ArchiveInventory
             if (current is { } last)
                 view.Ranges.Add(last);
         }
-        return new ArchiveInventory(segmentSize, timelines, all);
+        return new ArchiveInventory(segmentSize, timelines, all, smallFileRawBytes ?? new Dictionary<string, long>());
 
         TimelineView Get(uint timeline)
         {
@@ -130,11 +139,20 @@ public sealed class ArchiveInventory
 
     public string SegmentName(uint timeline, ulong segmentNumber) => WalFileName.SegmentName(timeline, segmentNumber, SegmentSize);
 
-    /// <summary>Raw bytes of a file when known without reading it (segments and .partial files).</summary>
-    public long? RawBytes(ArchivedFile file) => file.Name.HasWalPages ? SegmentSize : null;
+    /// <summary>Raw bytes of a file: wal_segment_size for segments and .partial files (no request needed),
+    /// the verified header's length for the .history and .backup files that were read; null when unknown.</summary>
+    public long? RawBytes(ArchivedFile file) =>
+        file.Name.HasWalPages ? SegmentSize
+        : _smallFileRawBytes.TryGetValue(file.Key, out long bytes) ? bytes
+        : null;
 
     /// <summary>Decodes and verifies a small archived file (.history, .backup) and returns its text.</summary>
-    public static async Task<string> ReadTextAsync(Repository repository, ArchivedFile file, CancellationToken cancellationToken)
+    public static async Task<string> ReadTextAsync(Repository repository, ArchivedFile file, CancellationToken cancellationToken) =>
+        (await ReadSmallFileAsync(repository, file, cancellationToken)).Text;
+
+    /// <summary>Decodes and verifies a small archived file: its text, and its raw length, which the
+    /// decoder has checked against the object header.</summary>
+    private static async Task<(string Text, long RawBytes)> ReadSmallFileAsync(Repository repository, ArchivedFile file, CancellationToken cancellationToken)
     {
         using var reader = await repository.Store.OpenReadAsync(file.Key, cancellationToken);
         using var sink = new PooledBuffer();
@@ -152,18 +170,20 @@ public sealed class ArchiveInventory
         }
         var bytes = new byte[sink.Length];
         sink.CopyTo(0, bytes);
-        return Encoding.UTF8.GetString(bytes);
+        return (Encoding.UTF8.GetString(bytes), bytes.Length);
     }
 
-    /// <summary>Reads every .history file in the scan (few and small), in parallel.</summary>
+    /// <summary>Reads every .history file in the scan (few and small), in parallel. Each file's raw size
+    /// goes into <paramref name="rawBytes"/> when given (see <see cref="Build"/>).</summary>
     public static async Task<Dictionary<uint, TimelineHistory>> ReadHistoriesAsync(Repository repository, IEnumerable<ArchivedFile> files,
-        int parallelism, CancellationToken cancellationToken)
+        int parallelism, CancellationToken cancellationToken, ConcurrentDictionary<string, long>? rawBytes = null)
     {
         var histories = new Dictionary<uint, TimelineHistory>();
         var options = new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(files.Where(f => f.Name.Kind == WalFileKind.History), options, async (file, token) =>
         {
-            string text = await ReadTextAsync(repository, file, token);
+            var (text, raw) = await ReadSmallFileAsync(repository, file, token);
+            rawBytes?.TryAdd(file.Key, raw);
             TimelineHistory history;
             try
             {
@@ -179,15 +199,17 @@ public sealed class ArchiveInventory
         return histories;
     }
 
-    /// <summary>Reads the .backup labels in the scan, newest start location first.</summary>
+    /// <summary>Reads the .backup labels in the scan, newest start location first. Each file's raw size
+    /// goes into <paramref name="rawBytes"/> when given (see <see cref="Build"/>).</summary>
     public static async Task<List<ArchivedBackupLabel>> ReadBackupLabelsAsync(Repository repository, IEnumerable<ArchivedFile> files,
-        int parallelism, CancellationToken cancellationToken)
+        int parallelism, CancellationToken cancellationToken, ConcurrentDictionary<string, long>? rawBytes = null)
     {
         var labels = new List<ArchivedBackupLabel>();
         var options = new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken };
         await Parallel.ForEachAsync(files.Where(f => f.Name.Kind == WalFileKind.Backup), options, async (file, token) =>
         {
-            string text = await ReadTextAsync(repository, file, token);
+            var (text, raw) = await ReadSmallFileAsync(repository, file, token);
+            rawBytes?.TryAdd(file.Key, raw);
             var label = ArchivedBackupLabel.Parse(file, text)
                         ?? throw new StorageException(ErrorClass.Corrupt, $"{repository.Store.Describe(file.Key)} has no START WAL LOCATION line");
             lock (labels)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using WalShip.Wal;
@@ -17,10 +18,12 @@ public sealed class ListCommand(Repository repository, AdminConsole console)
         {
             var session = await AdminSession.OpenAsync(repository, console, filter, progress, cancellationToken);
             // Parents and switch points come from every history file, even of timelines filtered out.
-            var histories = await ArchiveInventory.ReadHistoriesAsync(session.Repository, session.Scan.Files, console.Parallelism, cancellationToken);
+            // Reading them also yields their raw sizes, which the listing does not carry.
+            var smallFileRawBytes = new ConcurrentDictionary<string, long>(StringComparer.Ordinal);
+            var histories = await ArchiveInventory.ReadHistoriesAsync(session.Repository, session.Scan.Files, console.Parallelism, cancellationToken, smallFileRawBytes);
             var files = session.Scan.Files.Where(filter.Matches).ToList();
-            var inventory = ArchiveInventory.Build(files, session.SegmentSize, histories.Where(h => filter.WantsTimeline(h.Key)).ToDictionary());
-            var labels = await ArchiveInventory.ReadBackupLabelsAsync(session.Repository, files, console.Parallelism, cancellationToken);
+            var labels = await ArchiveInventory.ReadBackupLabelsAsync(session.Repository, files, console.Parallelism, cancellationToken, smallFileRawBytes);
+            var inventory = ArchiveInventory.Build(files, session.SegmentSize, histories.Where(h => filter.WantsTimeline(h.Key)).ToDictionary(), smallFileRawBytes);
             report = BuildReport(session, inventory, labels);
         }
 
@@ -56,15 +59,15 @@ public sealed class ListCommand(Repository repository, AdminConsole console)
         }
 
         var files = inventory.Files;
-        long raw = 0, stored = 0, rawOfCompressed = 0, storedOfCompressed = 0;
+        // The ratio counts only files whose raw size is known (all of them, unless a read failed).
+        long raw = 0, stored = 0, storedOfKnownRaw = 0;
         foreach (var file in files)
         {
             stored += file.StoredBytes;
             if (inventory.RawBytes(file) is { } bytes)
             {
                 raw += bytes;
-                rawOfCompressed += bytes;
-                storedOfCompressed += file.StoredBytes;
+                storedOfKnownRaw += file.StoredBytes;
             }
         }
         return new ListReport
@@ -82,7 +85,7 @@ public sealed class ListCommand(Repository repository, AdminConsole console)
                 PartialFiles = files.Count(f => f.Name.Kind == WalFileKind.Partial),
                 RawBytes = raw,
                 StoredBytes = stored,
-                CompressionRatio = storedOfCompressed > 0 ? Math.Round((double)rawOfCompressed / storedOfCompressed, 2) : null,
+                CompressionRatio = storedOfKnownRaw > 0 ? Math.Round((double)raw / storedOfKnownRaw, 2) : null,
                 FirstArchived = files.Count > 0 ? files.Min(f => f.LastModified) : null,
                 LastArchived = files.Count > 0 ? files.Max(f => f.LastModified) : null,
             },
