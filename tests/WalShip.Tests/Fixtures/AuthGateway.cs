@@ -228,6 +228,9 @@ public sealed class AuthGateway : IAsyncDisposable
 
     // ---------------------------------------------------------------- S3
 
+    private static bool IsDeleteObjects(string query) =>
+        query.TrimStart('?').Split('&').Any(part => part is "delete" or "delete=");
+
     private async Task HandleS3Async(HttpListenerContext context)
     {
         var request = context.Request;
@@ -245,6 +248,8 @@ public sealed class AuthGateway : IAsyncDisposable
         bool allowed = request.HttpMethod switch
         {
             "GET" or "HEAD" => hasKey ? grant?.Read == true : grant?.List == true,
+            // DeleteObjects (POST /bucket?delete) needs s3:DeleteObject, as on AWS (which answers per key).
+            "POST" when !hasKey && IsDeleteObjects(request.Url!.Query) => grant?.Delete == true,
             "PUT" or "POST" => hasKey && grant?.Write == true,
             "DELETE" => hasKey && (grant?.Delete == true || (request.Url!.Query.Contains("uploadId=") && grant?.Write == true)),
             _ => false,

@@ -26,6 +26,11 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
     /// The cross-account variant overrides this with the reader's role and credentials.</summary>
     protected virtual IReadOnlyDictionary<string, string> ReaderEnvironment => Repo.Environment;
 
+    /// <summary>More checks of the recovery settings backup fetch wrote, for a variant that cares.</summary>
+    protected virtual void CheckRestoreSettings(string autoConf)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         _tmp = TestPaths.CreateTempDir("walship-backup");
@@ -110,7 +115,9 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         Assert.Equal(name, fetched.StdOut.Trim());
         Assert.False(File.Exists(Path.Combine(standby.DataDir, "walship-restore-incomplete")));
         Assert.True(File.Exists(Path.Combine(standby.DataDir, "standby.signal")));
-        Assert.Contains("restore_command", File.ReadAllText(Path.Combine(standby.DataDir, "postgresql.auto.conf")));
+        string autoConf = File.ReadAllText(Path.Combine(standby.DataDir, "postgresql.auto.conf"));
+        Assert.Contains("restore_command", autoConf);
+        CheckRestoreSettings(autoConf);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(standby.DataDir));
 
         // The restore_command written by fetch carries the repository settings: start with no WALSHIP_* at all.
@@ -222,4 +229,30 @@ public sealed class FileRepositoryBackupScenarios(ITestOutputHelper output) : Ba
 public sealed class S3RepositoryBackupScenarios(ITestOutputHelper output) : BackupScenarios(output)
 {
     protected override async Task<RepositoryBackend> CreateBackendAsync() => await S3RepositoryBackend.StartAsync();
+}
+
+/// <summary>
+/// The "done when": the primary backs up into account A's bucket with A's keys, and the standby in
+/// account B, holding only B's keys and the role in A (in a private config file), is built by
+/// <c>walship backup fetch LATEST --standby</c> alone, replays from the archive through the role and promotes.
+/// </summary>
+public sealed class CrossAccountBackupScenarios(ITestOutputHelper output) : BackupScenarios(output)
+{
+    protected override async Task<RepositoryBackend> CreateBackendAsync() => await CrossAccountRepositoryBackend.StartAsync();
+
+    private CrossAccountRepositoryBackend CrossAccount => (CrossAccountRepositoryBackend)Repo;
+
+    protected override IReadOnlyDictionary<string, string> ReaderEnvironment => CrossAccount.ReaderEnvironment;
+
+    protected override void CheckRestoreSettings(string autoConf)
+    {
+        // Only the config file's name goes into postgresql.auto.conf (which SHOW shows any superuser);
+        // the role, the external id and every key stay out of it.
+        Assert.Contains("--config " + CrossAccount.ConfigFile, autoConf);
+        Assert.DoesNotContain(WalShip.Tests.Integration.CrossAccount.ExternalId, autoConf);
+        Assert.DoesNotContain("role-arn", autoConf);
+        Assert.DoesNotContain("secret", autoConf);
+        Assert.DoesNotContain(ReaderEnvironment.Values, v => v == WalShip.Tests.Integration.CrossAccount.PrimaryUser.AccessKeyId);
+        Assert.True(CrossAccount.Gateway.StsCalls("AssumeRole") >= 1, "backup fetch did not assume the role");
+    }
 }
