@@ -43,7 +43,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         await _tmp.DisposeAsync();
     }
 
-    private async Task<PgCluster> StartArchivingPrimaryAsync()
+    private async Task<PgCluster> StartArchivingPrimaryAsync(IReadOnlyDictionary<string, string>? env = null)
     {
         var primary = await PgCluster.InitAsync("primary", _tmp);
         primary.AppendConfig($"""
@@ -51,7 +51,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
             archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
             wal_level = replica
             """);
-        await primary.StartAsync(new Dictionary<string, string>(Repo.Environment));
+        await primary.StartAsync(new Dictionary<string, string>(env ?? Repo.Environment));
         return primary;
     }
 
@@ -71,8 +71,10 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         return result;
     }
 
-    private Task<ProcessResult> BackupPushAsync(PgCluster primary, params string[] extra) =>
-        WalshipAsync(Repo.Environment, ["backup", "push", "--pg-basebackup", PgUser.BinPath("pg_basebackup"),
+    private Task<ProcessResult> BackupPushAsync(PgCluster primary, params string[] extra) => BackupPushAsync(primary, Repo.Environment, extra);
+
+    private Task<ProcessResult> BackupPushAsync(PgCluster primary, IReadOnlyDictionary<string, string> env, params string[] extra) =>
+        WalshipAsync(env, ["backup", "push", "--pg-basebackup", PgUser.BinPath("pg_basebackup"),
             "--connection", $"host={primary.SocketDir} port={primary.Port} user={PgCluster.SuperUser} dbname=postgres", .. extra]);
 
     [Fact]
@@ -136,6 +138,71 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         Assert.Equal("f", await standby.QueryAsync("select pg_is_in_recovery()"));
         await standby.QueryAsync("insert into marker values (2)");
         Assert.Equal("2", await standby.QueryAsync("select count(*) from marker"));
+    }
+
+    private static Dictionary<string, string> With(IReadOnlyDictionary<string, string> env, params (string Key, string Value)[] extra)
+    {
+        var copy = new Dictionary<string, string>(env);
+        foreach (var (key, value) in extra)
+            copy[key] = value;
+        return copy;
+    }
+
+    /// <summary>Client-side encryption: the primary archives and backs up with a key; the reader restores
+    /// with the same key file, and the standby replays the encrypted WAL with the restore_command fetch wrote.
+    /// Without the key, fetch fails at once with one line naming the key id, and creates nothing.</summary>
+    [Fact]
+    public async Task EncryptedBackup_IsRestoredWithTheKey_AndFetchWithoutItFailsClearly_BeforeCreatingTheDirectory()
+    {
+        string keyFile = Path.Combine(_tmp.Path, "backup.key");
+        File.WriteAllBytes(keyFile, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        PgUser.ChownToPostgres(keyFile);
+        var writer = With(Repo.Environment, ("WALSHIP_ENCRYPTION", "aes-256-gcm"), ("WALSHIP_ENCRYPTION_KEY_FILE", keyFile));
+        await using var primary = await StartArchivingPrimaryAsync(writer);
+        await primary.PgBenchInitAsync(scale: 1);
+
+        var pushed = await BackupPushAsync(primary, writer);
+        Assert.True(pushed.ExitCode == 0, pushed.ToString());
+        string name = pushed.StdOut.Trim();
+        Assert.Contains("aes-256-gcm with key id", pushed.StdErr);
+        string keyId;
+        using (var json = JsonDocument.Parse(Repo.ReadObject($"backup/{name}/backup.json")!))
+        {
+            Assert.Equal(2, json.RootElement.GetProperty("format").GetInt32());
+            Assert.Equal("aes-256-gcm", json.RootElement.GetProperty("cipher").GetString());
+            keyId = json.RootElement.GetProperty("key_id").GetString()!;
+            Assert.Matches("^[0-9a-f]{16}$", keyId);
+        }
+        byte[] stored = Repo.ReadObject($"backup/{name}/base.tar.zst")!;
+        Assert.NotEqual([0x28, 0xB5, 0x2F, 0xFD], stored[..4]); // not a plain zstd stream
+        Assert.Equal(-1, stored.AsSpan().IndexOf("PG_VERSION"u8));
+
+        await primary.PgBenchRunAsync(transactions: 300, clients: 2);
+        await primary.QueryAsync("create table marker as select 1 as phase");
+        string historyCount = await primary.QueryAsync("select count(*) from pgbench_history");
+        await SwitchAndWaitArchivedAsync(primary);
+
+        string withoutKey = Path.Combine(_tmp.Path, "without-key");
+        var refused = await WalshipAsync(ReaderEnvironment, "backup", "fetch", "LATEST", withoutKey, "--standby");
+        Assert.Equal(3, refused.ExitCode); // config
+        Assert.Contains($"cannot decrypt backup {name}", refused.StdErr);
+        Assert.Contains(keyId, refused.StdErr);
+        Assert.Single(refused.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => line.Contains("error", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(withoutKey));
+
+        await using var standby = PgCluster.ForRestore("standby", _tmp);
+        var reader = With(ReaderEnvironment, ("WALSHIP_ENCRYPTION_KEY_FILE", keyFile));
+        var fetched = await WalshipAsync(reader, "backup", "fetch", "LATEST", standby.DataDir, "--standby");
+        Assert.True(fetched.ExitCode == 0, fetched.ToString());
+        Assert.Contains("--encryption-key-file " + keyFile, File.ReadAllText(Path.Combine(standby.DataDir, "postgresql.auto.conf")));
+        standby.UseOwnAddress();
+        standby.AppendConfig("wal_retrieve_retry_interval = '200ms'");
+        await standby.StartAsync(reader.Where(kv => !kv.Key.StartsWith("WALSHIP_", StringComparison.Ordinal)).ToDictionary());
+        await standby.WaitForAsync(async () => await standby.QueryAsync("select count(*) from pgbench_history") == historyCount,
+            CatchUp, "the standby to replay the encrypted archive up to the primary's row count");
+        Assert.Equal("1", await standby.QueryAsync("select phase from marker"));
+        Assert.Equal("t", await standby.QueryAsync("select pg_is_in_recovery()"));
     }
 
     [Fact]
