@@ -190,43 +190,6 @@ public sealed class LabelTests
     }
 }
 
-public sealed class BackupRetentionTests
-{
-    private static BackupManifest Backup(string name, int finishedMinute, string startLsn, uint timeline = 1) => new()
-    {
-        Name = name,
-        Timeline = timeline,
-        StartLsn = startLsn,
-        StartWalFile = Lsn.Parse(startLsn).SegmentName(timeline, 16 << 20),
-        Finished = new DateTimeOffset(2026, 1, 1, 0, finishedMinute, 0, TimeSpan.Zero),
-    };
-
-    private static readonly BackupManifest[] Three =
-    [
-        Backup("b1", 10, "0/3000028"),
-        Backup("b3", 30, "0/9000028", timeline: 2),
-        Backup("b2", 20, "0/6000060"),
-    ];
-
-    [Theory]
-    [InlineData(1, "0/9000028", 2u, "000000020000000000000009")]
-    [InlineData(2, "0/6000060", 1u, "000000010000000000000006")]
-    [InlineData(3, "0/3000028", 1u, "000000010000000000000003")]
-    [InlineData(10, "0/3000028", 1u, "000000010000000000000003")]
-    public void KeepsTheWalOfTheNewestBackups(int retain, string lsn, uint timeline, string walFile)
-    {
-        var oldest = BackupRetention.OldestWalNeeded(Three, retain);
-        Assert.Equal(new WalStart(timeline, Lsn.Parse(lsn), walFile), oldest);
-    }
-
-    [Fact]
-    public void NothingToKeep_WithoutBackupsOrRetention()
-    {
-        Assert.Null(BackupRetention.OldestWalNeeded([], 3));
-        Assert.Null(BackupRetention.OldestWalNeeded(Three, 0));
-    }
-}
-
 public sealed class StreamingUploadTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("walship-unit-upload-").FullName;
