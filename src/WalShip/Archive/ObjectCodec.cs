@@ -78,22 +78,8 @@ public static class ObjectCodec
 
     /// <summary>Writes the object's random salt after the header and returns the filter that encrypts
     /// the rest under the key derived from it.</summary>
-    private static AesGcmEncryptFilter StartEncryption(PooledBuffer body, EncryptionKey key, Func<byte[]> header)
-    {
-        Span<byte> salt = stackalloc byte[AesGcmChunks.SaltSize];
-        RandomNumberGenerator.Fill(salt);
-        body.Write(salt);
-        Span<byte> objectKey = stackalloc byte[AesGcmChunks.KeySize];
-        AesGcmChunks.DeriveObjectKey(key.Material, salt, objectKey);
-        try
-        {
-            return new AesGcmEncryptFilter(body, objectKey, header);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(objectKey);
-        }
-    }
+    private static AesGcmEncryptFilter StartEncryption(PooledBuffer body, EncryptionKey key, Func<byte[]> header) =>
+        AesGcmChunks.StartSaltedEncryption(body, key.Material, header);
 
     /// <summary>Decodes and verifies an object, writing the raw bytes to <paramref name="rawSink"/>.
     /// Throws <see cref="CorruptObjectException"/> for anything that does not verify, and

@@ -31,10 +31,10 @@ public static class AdminRunner
         DateTimeOffset? olderThan = settings.Get(OptionSpec.OlderThan) is null
             ? null
             : DateTimeOffset.UtcNow - Age(settings.Get(OptionSpec.OlderThan)!, OptionSpec.OlderThan);
-        int? keepBackups = settings.Get(OptionSpec.KeepBackups) is null ? null : settings.GetInt(OptionSpec.KeepBackups, 1, 100_000);
-        if (before is null && olderThan is null && keepBackups is null)
-            throw new UsageException("prune needs --before SEGMENT, --older-than DURATION or --keep-backups N (see walship help prune)");
-        var request = new PruneRequest(before, olderThan, keepBackups, settings.GetSwitch(OptionSpec.AllowCurrentTimeline), settings.GetSwitch(OptionSpec.Confirm));
+        int? retain = settings.Get(OptionSpec.Retain) is null ? null : settings.GetInt(OptionSpec.Retain, 1, 100_000);
+        if (before is null && olderThan is null && retain is null)
+            throw new UsageException("prune needs --before SEGMENT, --older-than DURATION or --retain N (see walship help prune)");
+        var request = new PruneRequest(before, olderThan, retain, settings.GetSwitch(OptionSpec.AllowCurrentTimeline), settings.GetSwitch(OptionSpec.Confirm));
         using var repository = RepositoryOpener.Open(settings, invocation.Logger, RequestTimeout);
         return await new PruneCommand(repository, Console(settings)).RunAsync(request, invocation.Token);
     }

@@ -45,6 +45,9 @@ public static class BackupCli
                 Console.Out.Write(BackupCatalog.Render(complete, settings.GetSwitch(OptionSpec.Json)));
                 return ExitCodes.Ok;
             case "fetch":
+                if (settings.Get(OptionSpec.ExternalId) is not null && settings.Source(OptionSpec.ExternalId) != settings.Get(OptionSpec.Config))
+                    logger.LogWarning("backup fetch: the external id (from {Source}) goes into restore_command in postgresql.auto.conf, which any superuser can read with SHOW; " +
+                                      "put role-arn and external-id in a --config file to keep it there instead", settings.Source(OptionSpec.ExternalId));
                 var recovery = new RecoverySetup(settings.GetSwitch(OptionSpec.Standby), RestoreCommand(settings),
                     settings.Get(OptionSpec.TargetTime), settings.Get(OptionSpec.TargetLsn), TargetAction(settings));
                 var fetched = await new BackupFetchCommand(repository, logger, new BackupFetchOptions(partSize, concurrency))

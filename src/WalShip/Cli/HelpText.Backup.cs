@@ -13,7 +13,8 @@ public static partial class HelpText
 
         push    Runs pg_basebackup -D - -F tar -X none --checkpoint=fast against the primary
                 (--connection, or the PG* variables) and streams its tar through zstd and
-                SHA-256 into a multipart upload: memory stays at a few --part-size parts in
+                SHA-256 (and with --encryption aes-256-gcm, client-side AES-256-GCM with
+                the current key; backup.json records cipher and key id) into a multipart upload: memory stays at a few --part-size parts in
                 flight (--upload-concurrency) whatever the database size. The primary must
                 archive with walship push to this repository (archive_mode = on): the backup
                 is complete only once the WAL from its start to its stop point is archived,
@@ -23,7 +24,9 @@ public static partial class HelpText
                 --json prints the backup.json of each (see README, Base backups).
                 Incomplete backups (a failed push, an interrupted delete) are warned about.
         fetch   Restores a backup into DATADIR, which must be empty or absent. Parallel
-                ranged GETs, then zstd, SHA-256 and tar extraction (absolute paths, '..',
+                ranged GETs, then decryption (with the key backup.json names, found among
+                the current key and --decryption-key-files; without it fetch stops before
+                touching DATADIR), zstd, SHA-256 and tar extraction (absolute paths, '..',
                 links leaving the directory, hard links and devices are refused). Writes
                 restore_command = 'walship ... fetch %f %p' (same repository settings, never
                 credentials) into postgresql.auto.conf, and standby.signal with --standby, else
@@ -31,7 +34,8 @@ public static partial class HelpText
                 runs, and after a failure, DATADIR holds walship-restore-incomplete and
                 PostgreSQL refuses to start; remove the directory and fetch again.
         delete  Deletes backup.json first, then the data, so a half-deleted backup is never
-                listed as complete. WAL is not deleted.
+                listed as complete. WAL is not deleted (walship prune --retain N keeps the
+                newest N backups and their WAL, and deletes older ones with their WAL).
 
         Examples:
           walship --repo s3://my-bucket/prod-db backup push --connection 'host=db1 user=replicator'

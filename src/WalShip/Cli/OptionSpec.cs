@@ -159,8 +159,8 @@ public sealed record OptionSpec(
         "Delete WAL older than this segment, like archive_cleanup_command's %r (timeline part ignored).", ValueHint: "SEGMENT", Commands: ["prune"]);
     public static readonly OptionSpec OlderThan = new("older-than",
         "Delete WAL archived longer ago than this (e.g. 7d, 36h).", ValueHint: "DURATION", Commands: ["prune"]);
-    public static readonly OptionSpec KeepBackups = new("keep-backups",
-        "Keep all WAL from the start of the newest N base backups (their .backup labels' START WAL LOCATION) on.", ValueHint: "N", Commands: ["prune"]);
+    public static readonly OptionSpec Retain = new("retain",
+        "Keep the newest N base backups (walship's backup catalog and other tools' .backup labels in the archive) and all WAL from the start of the oldest of them on; older walship backups whose WAL this prune deletes are deleted too.", ValueHint: "N", Commands: ["prune"]);
     public static readonly OptionSpec Confirm = new("confirm",
         "Really delete. Without it prune only prints what it would delete.", IsSwitch: true, Commands: ["prune"]);
     public static readonly OptionSpec AllowCurrentTimeline = new("allow-current-timeline",
@@ -178,7 +178,7 @@ public sealed record OptionSpec(
         PgBaseBackup, Standby, TargetTime, TargetLsn, TargetAction,
         RoleArn, RoleSessionName, RoleDuration, StsEndpoint, StsRegion, CredentialCache,
         PushAhead, PushAheadBytes, Prefetch, PrefetchBytes, SpoolDir,
-        Timeline, From, To, Since, Before, OlderThan, KeepBackups, Confirm, AllowCurrentTimeline, Parallel,
+        Timeline, From, To, Since, Before, OlderThan, Retain, Confirm, AllowCurrentTimeline, Parallel,
     ];
 
     /// <summary>Options of one command, for its --help: the global ones and its own.</summary>

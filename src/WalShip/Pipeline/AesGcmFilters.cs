@@ -53,6 +53,69 @@ public static class AesGcmChunks
     }
 
     internal static byte[] AssociatedDataBuffer(int finalLength) => new byte[IndexAssociatedDataSize + finalLength];
+
+    /// <summary>Starts a salted stream: writes a new random salt to <paramref name="output"/> and returns the
+    /// filter that encrypts what follows under the key derived from it. Both the WAL object format (after
+    /// its header) and base backup data (at offset 0) are such a stream.</summary>
+    public static AesGcmEncryptFilter StartSaltedEncryption(IByteFilter output, ReadOnlySpan<byte> masterKey, Func<byte[]> finalAssociatedData)
+    {
+        Span<byte> salt = stackalloc byte[SaltSize];
+        RandomNumberGenerator.Fill(salt);
+        output.Write(salt);
+        Span<byte> objectKey = stackalloc byte[KeySize];
+        DeriveObjectKey(masterKey, salt, objectKey);
+        try
+        {
+            return new AesGcmEncryptFilter(output, objectKey, finalAssociatedData);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(objectKey);
+        }
+    }
+}
+
+/// <summary>Decrypts a salted stream (<see cref="AesGcmChunks.StartSaltedEncryption"/>) fed in pieces of any
+/// size: the first <see cref="AesGcmChunks.SaltSize"/> bytes are the salt, and the per-object key is derived
+/// once they have arrived. For data read as consecutive ranges, where no reader sees the start alone.</summary>
+public sealed class AesGcmSaltedDecryptFilter(IByteFilter next, ReadOnlySpan<byte> masterKey, byte[] finalAssociatedData) : IByteFilter, IDisposable
+{
+    private readonly byte[] _masterKey = masterKey.ToArray();
+    private readonly byte[] _salt = new byte[AesGcmChunks.SaltSize];
+    private int _saltFilled;
+    private AesGcmDecryptFilter? _decrypt;
+
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        if (_decrypt is null)
+        {
+            int take = Math.Min(_salt.Length - _saltFilled, data.Length);
+            data[..take].CopyTo(_salt.AsSpan(_saltFilled));
+            _saltFilled += take;
+            data = data[take..];
+            if (_saltFilled < _salt.Length)
+                return;
+            Span<byte> objectKey = stackalloc byte[AesGcmChunks.KeySize];
+            AesGcmChunks.DeriveObjectKey(_masterKey, _salt, objectKey);
+            _decrypt = new AesGcmDecryptFilter(next, objectKey, finalAssociatedData);
+            CryptographicOperations.ZeroMemory(objectKey);
+            CryptographicOperations.ZeroMemory(_masterKey);
+        }
+        _decrypt.Write(data);
+    }
+
+    public void Complete()
+    {
+        if (_decrypt is null)
+            throw new InvalidDataException($"encrypted data is truncated: {_saltFilled} bytes, no room for its {AesGcmChunks.SaltSize}-byte salt");
+        _decrypt.Complete();
+    }
+
+    public void Dispose()
+    {
+        CryptographicOperations.ZeroMemory(_masterKey);
+        _decrypt?.Dispose();
+    }
 }
 
 /// <summary>Encrypts a stream into authenticated chunks (see <see cref="AesGcmChunks"/>) and passes them on.

@@ -228,6 +228,9 @@ public sealed class AuthGateway : IAsyncDisposable
 
     // ---------------------------------------------------------------- S3
 
+    private static bool IsDeleteObjects(string query) =>
+        query.TrimStart('?').Split('&').Any(part => part is "delete" or "delete=");
+
     private async Task HandleS3Async(HttpListenerContext context)
     {
         var request = context.Request;
@@ -242,8 +245,7 @@ public sealed class AuthGateway : IAsyncDisposable
         string bucket = Uri.UnescapeDataString(rawPath.TrimStart('/').Split('/', 2)[0]);
         bool hasKey = rawPath.TrimStart('/').Split('/', 2) is [_, { Length: > 0 }];
         var grant = caller.Grants.FirstOrDefault(g => g.Bucket == bucket);
-        bool batchDelete = request.HttpMethod == "POST" && !hasKey
-            && request.Url!.Query.TrimStart('?').Split('&').Any(parameter => parameter.Split('=')[0] == "delete");
+        bool batchDelete = request.HttpMethod == "POST" && !hasKey && IsDeleteObjects(request.Url!.Query);
         if (batchDelete && grant?.Delete != true && grant is not null)
         {
             // Like S3: DeleteObjects itself succeeds, and each key it may not delete comes back as an error.
@@ -252,6 +254,7 @@ public sealed class AuthGateway : IAsyncDisposable
         }
         bool allowed = request.HttpMethod switch
         {
+            // DeleteObjects (POST /bucket?delete) needs s3:DeleteObject, as on AWS.
             "POST" when batchDelete => grant?.Delete == true,
             "GET" or "HEAD" => hasKey ? grant?.Read == true : grant?.List == true,
             "PUT" or "POST" => hasKey && grant?.Write == true,

@@ -122,3 +122,85 @@ public sealed class S3RepositoryBackend : RepositoryBackend
 
     public override ValueTask DisposeAsync() => _server.DisposeAsync();
 }
+
+/// <summary>
+/// The cross-account set-up of <see cref="Integration.CrossAccount"/> as a repository: the writer side
+/// (<see cref="RepositoryBackend.Environment"/>) is account A with its own keys, through the SigV4-checking
+/// <see cref="AuthGateway"/>; the reader side (<see cref="ReaderEnvironment"/>) is account B's keys and,
+/// in a private walship config file as the README's cross-account chapter has it, the role in A with
+/// its external id. Nothing on the reader side holds a key of A.
+/// </summary>
+public sealed class CrossAccountRepositoryBackend : RepositoryBackend
+{
+    private const string Prefix = "clusters/backup";
+    private readonly Integration.CrossAccount _accounts;
+    private readonly TestTempDir _readerDir;
+
+    private CrossAccountRepositoryBackend(Integration.CrossAccount accounts)
+    {
+        _accounts = accounts;
+        Environment = accounts.AccountA(Prefix);
+        _readerDir = TestPaths.CreateTempDir("walship-reader");
+        ConfigFile = System.IO.Path.Combine(_readerDir.Path, "walship.conf");
+        // The credential cache must not exist yet: walship (as postgres) creates it with mode 0700.
+        File.WriteAllText(ConfigFile, $"""
+            repo = {Url}
+            endpoint = {accounts.Gateway.S3Endpoint}
+            path-style = true
+            role-arn = {Integration.CrossAccount.ReaderRole.Arn}
+            external-id = {Integration.CrossAccount.ExternalId}
+            sts-endpoint = {accounts.Gateway.StsEndpoint}
+            credential-cache = {System.IO.Path.Combine(_readerDir.Path, "credentials")}
+
+            """);
+        File.SetUnixFileMode(ConfigFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        PgUser.ChownToPostgres(ConfigFile);
+        ReaderEnvironment = new Dictionary<string, string>
+        {
+            ["WALSHIP_CONFIG"] = ConfigFile,
+            ["AWS_REGION"] = AuthGateway.Region,
+            ["AWS_ACCESS_KEY_ID"] = Integration.CrossAccount.StandbyUser.AccessKeyId,
+            ["AWS_SECRET_ACCESS_KEY"] = Integration.CrossAccount.StandbyUser.SecretAccessKey,
+        };
+    }
+
+    public static async Task<CrossAccountRepositoryBackend> StartAsync()
+    {
+        var accounts = new Integration.CrossAccount();
+        await accounts.InitializeAsync();
+        return new CrossAccountRepositoryBackend(accounts);
+    }
+
+    /// <summary>The reader's walship config file (owner postgres, mode 0600): repository, role, external id.</summary>
+    public string ConfigFile { get; }
+
+    public IReadOnlyDictionary<string, string> ReaderEnvironment { get; }
+
+    public AuthGateway Gateway => _accounts.Gateway;
+
+    public override string Url => $"s3://{Integration.CrossAccount.Bucket}/{Prefix}";
+    public override IReadOnlyDictionary<string, string> Environment { get; }
+
+    private string ObjectPath(string key) => _accounts.S3.ObjectFilePath(Integration.CrossAccount.Bucket, $"{Prefix}/{key}");
+
+    public override byte[]? ReadObject(string key) => File.Exists(ObjectPath(key)) ? File.ReadAllBytes(ObjectPath(key)) : null;
+
+    public override void WriteObject(string key, byte[] content) => File.WriteAllBytes(ObjectPath(key), content);
+
+    public override void DeleteObject(string key)
+    {
+        string body = ObjectPath(key);
+        string stem = System.IO.Path.GetFileName(body)[..^"._S3rver_object".Length];
+        foreach (string file in Directory.GetFiles(System.IO.Path.GetDirectoryName(body)!, stem + "._S3rver_*"))
+            File.Delete(file);
+    }
+
+    public override WalShip.Commands.Repository OpenRepository() =>
+        throw new NotSupportedException("the cross-account repository is used through the walship binary only");
+
+    public override async ValueTask DisposeAsync()
+    {
+        await _accounts.DisposeAsync();
+        await _readerDir.DisposeAsync();
+    }
+}

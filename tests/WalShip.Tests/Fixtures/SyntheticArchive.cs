@@ -62,6 +62,37 @@ public sealed class SyntheticArchive(Repository repository, ulong systemIdentifi
     /// <summary>Raw bytes of every WAL file stored so far (segments, .partial, .history, .backup), not strays.</summary>
     public long RawBytesStored { get; private set; }
 
+    /// <summary>A complete walship base backup in the catalog (backup.json and a stand-in data object) whose
+    /// WAL runs from <paramref name="startLsn"/> to <paramref name="stopLsn"/>, with its .backup label archived.</summary>
+    public async Task AddWalshipBackupAsync(string name, uint timeline, ulong startLsn, ulong stopLsn)
+    {
+        string label = await AddBackupLabelAsync(timeline, startLsn, "walship " + name);
+        byte[] data = Encoding.ASCII.GetBytes("stand-in for " + name);
+        var manifest = new BackupManifest
+        {
+            Name = name,
+            Label = "walship " + name,
+            SystemIdentifier = systemIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            PgVersion = "15",
+            Timeline = timeline,
+            StartLsn = new Lsn(startLsn).ToString(),
+            StartWalFile = WalFileName.SegmentName(timeline, startLsn / SegmentSize, SegmentSize),
+            StopLsn = new Lsn(stopLsn).ToString(),
+            StopWalFile = WalFileName.SegmentName(timeline, stopLsn / SegmentSize, SegmentSize),
+            BackupHistoryFile = label,
+            Finished = new DateTimeOffset(2026, 11, 25, 10, 0, 0, TimeSpan.Zero).AddSeconds(startLsn / SegmentSize),
+            RawBytes = data.Length,
+            RawSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(data)),
+            StoredBytes = data.Length,
+        };
+        foreach (var (key, bytes) in new[] { (Repository.Layout.BackupDataKey(name), data), (Repository.Layout.BackupManifestKey(name), manifest.ToUtf8()) })
+        {
+            using var body = new PooledBuffer();
+            body.Write(bytes);
+            await Repository.Store.PutIfAbsentAsync(key, body, new Dictionary<string, string>(), CancellationToken.None);
+        }
+    }
+
     public async Task PutAsync(string fileName, byte[] raw)
     {
         var name = WalFileName.Parse(fileName);

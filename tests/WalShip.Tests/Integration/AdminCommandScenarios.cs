@@ -156,18 +156,97 @@ public abstract class AdminCommandScenarios : IAsyncLifetime
         Assert.DoesNotContain(left, k => k.Contains("/wal/00000002/0000000200000000/", StringComparison.Ordinal) || k.StartsWith("wal/00000002/0000000200000000/", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public async Task PruneKeepBackups_KeepsEverythingFromTheNewestBackupsStart()
+    /// <summary>
+    /// Walship backups W1 (timeline 1, WAL 3..4), W2 (1, 8..9) and W3 (2, C, after the switch), and two
+    /// other tools' backups known only by their .backup labels (segments 2 and 7). Newest first by start:
+    /// W3, W2, label 7, W1, label 2.
+    /// </summary>
+    private async Task BuildArchiveWithBackupsAsync()
     {
         await BuildTwoTimelineArchiveAsync();
-        var request = new PruneRequest(null, null, KeepBackups: 1, AllowCurrentTimeline: true, Confirm: true);
-        var (exit, report) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(request, CancellationToken.None));
-        Assert.Equal(0, exit);
-        Assert.Equal([Seg(1, 1), Seg(1, 2), Seg(1, 2) + ".00000028.backup", Seg(1, 3), Seg(1, 4), Seg(1, 6)], Strings(report.GetProperty("files")));
+        ulong segment = SyntheticArchive.SegmentSize;
+        await _archive.AddWalshipBackupAsync("base_w1", 1, 3 * segment + 0x28, 4 * segment + 0x100);
+        await _archive.AddWalshipBackupAsync("base_w2", 1, 8 * segment + 0x28, 9 * segment + 0x100);
+        await _archive.AddWalshipBackupAsync("base_w3", 2, 0xC * segment + 0x28, 0xC * segment + 0x100);
+    }
 
-        // Asking to keep more backups than the archive has keeps everything.
-        var (_, none) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(request with { KeepBackups = 5 }, CancellationToken.None));
-        Assert.Equal(0, none.GetProperty("selected_objects").GetInt32());
+    [Fact]
+    public async Task PruneRetain_DryRunDeletesNothing_ConfirmDeletesExactlyTheSelectedWalAndTheBackupsLeftWithoutIt()
+    {
+        await BuildArchiveWithBackupsAsync();
+        var before = await _archive.AllKeysAsync();
+        var request = new PruneRequest(null, null, Retain: 2, AllowCurrentTimeline: false, Confirm: false);
+
+        var (dryExit, dry) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(request, CancellationToken.None));
+        Assert.Equal(0, dryExit);
+        Assert.Equal(before, await _archive.AllKeysAsync());
+        Assert.Equal(["base_w3", "base_w2"], Strings(dry.GetProperty("retained_backups")));
+        // Everything before W2's start segment 8, on every timeline; the .history file, timeline 1's 8..A and
+        // B.partial, and timeline 2 (which began after W2) all stay.
+        string[] expected = [Seg(1, 1), Seg(1, 2), Seg(1, 2) + ".00000028.backup", Seg(1, 3), Seg(1, 3) + ".00000028.backup", Seg(1, 4),
+            Seg(1, 6), Seg(1, 7), Seg(1, 7) + ".00000028.backup"];
+        Assert.Equal(expected, Strings(dry.GetProperty("files")));
+        // W1's WAL (3..4) goes, so W1 goes; the other tools' backups are only counted.
+        Assert.Equal(["base_w1"], Strings(dry.GetProperty("selected_backups")));
+        Assert.Equal(0, dry.GetProperty("deleted_backups").GetInt32());
+        Assert.Equal("0000000000000008", dry.GetProperty("keep_from").GetString());
+
+        var (exit, done) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(request with { Confirm = true }, CancellationToken.None));
+        Assert.Equal(0, exit);
+        Assert.Equal(1, done.GetProperty("deleted_backups").GetInt32());
+        Assert.Equal(expected.Length, done.GetProperty("deleted_objects").GetInt32());
+        string[] w1 = [_repository.Layout.BackupManifestKey("base_w1"), _repository.Layout.BackupDataKey("base_w1")];
+        Assert.Equal(before.Except(expected.Select(_archive.KeyOf)).Except(w1).ToList(), await _archive.AllKeysAsync());
+        var (complete, incomplete) = await new WalShip.Commands.Backup.BackupCatalog(_repository).ListAsync(CancellationToken.None);
+        Assert.Equal(["base_w2", "base_w3"], complete.Select(b => b.Name).ToList());
+        Assert.Empty(incomplete);
+
+        // Run again: nothing more to delete, the same backups are retained.
+        var (_, again) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(request with { Confirm = true }, CancellationToken.None));
+        Assert.Equal(0, again.GetProperty("selected_objects").GetInt32());
+        Assert.Empty(Strings(again.GetProperty("selected_backups")));
+    }
+
+    [Fact]
+    public async Task PruneRetain_CountsOtherToolsBackups_AndKeepsEverythingWhenThereAreFewerThanAskedFor()
+    {
+        await BuildArchiveWithBackupsAsync();
+        var before = await _archive.AllKeysAsync();
+
+        // Five backups in all: retaining them all keeps from the oldest, the other tool's label at segment 2.
+        var (_, five) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(
+            new PruneRequest(null, null, Retain: 5, AllowCurrentTimeline: false, Confirm: true), CancellationToken.None));
+        Assert.Equal(5, Strings(five.GetProperty("retained_backups")).Count);
+        Assert.Equal([Seg(1, 1)], Strings(five.GetProperty("files")));
+        Assert.Empty(Strings(five.GetProperty("selected_backups")));
+
+        // Three: W3, W2 and the other tool's backup at segment 7; W1 (3..4) is older and loses its WAL.
+        var (_, three) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(
+            new PruneRequest(null, null, Retain: 3, AllowCurrentTimeline: false, Confirm: false), CancellationToken.None));
+        Assert.Equal(["base_w3", "base_w2", Seg(1, 7) + ".00000028.backup"], Strings(three.GetProperty("retained_backups")));
+        Assert.Equal(["base_w1"], Strings(three.GetProperty("selected_backups")));
+
+        // More than there are: nothing is deleted.
+        var (_, six) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(
+            new PruneRequest(null, null, Retain: 6, AllowCurrentTimeline: true, Confirm: true), CancellationToken.None));
+        Assert.Equal(0, six.GetProperty("selected_objects").GetInt32());
+        Assert.Empty(Strings(six.GetProperty("selected_backups")));
+        Assert.Equal(before.Where(k => !k.EndsWith(Seg(1, 1), StringComparison.Ordinal)).ToList(), await _archive.AllKeysAsync());
+    }
+
+    [Fact]
+    public async Task PruneRetain_WithABeforeThatSparesAnOlderBackupsWal_DeletesNoBackup()
+    {
+        await BuildArchiveWithBackupsAsync();
+        // --before 3 with --retain 1: only segments 1 and 2 (and the label at 2) go; W1 (3..4) keeps its WAL
+        // and stays, restorable, even though it is older than the retained W3.
+        var (_, plan) = await RunAsync(c => new PruneCommand(_repository, c).RunAsync(
+            new PruneRequest(WalFileName.Parse(Seg(1, 3)), null, Retain: 1, AllowCurrentTimeline: false, Confirm: true), CancellationToken.None));
+        Assert.Equal(["base_w3"], Strings(plan.GetProperty("retained_backups")));
+        Assert.Equal([Seg(1, 1), Seg(1, 2), Seg(1, 2) + ".00000028.backup"], Strings(plan.GetProperty("files")));
+        Assert.Empty(Strings(plan.GetProperty("selected_backups")));
+        var (complete, _) = await new WalShip.Commands.Backup.BackupCatalog(_repository).ListAsync(CancellationToken.None);
+        Assert.Equal(3, complete.Count);
     }
 
     [Fact]

@@ -26,6 +26,11 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
     /// The cross-account variant overrides this with the reader's role and credentials.</summary>
     protected virtual IReadOnlyDictionary<string, string> ReaderEnvironment => Repo.Environment;
 
+    /// <summary>More checks of the recovery settings backup fetch wrote, for a variant that cares.</summary>
+    protected virtual void CheckRestoreSettings(string autoConf)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         _tmp = TestPaths.CreateTempDir("walship-backup");
@@ -38,7 +43,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         await _tmp.DisposeAsync();
     }
 
-    private async Task<PgCluster> StartArchivingPrimaryAsync()
+    private async Task<PgCluster> StartArchivingPrimaryAsync(IReadOnlyDictionary<string, string>? env = null)
     {
         var primary = await PgCluster.InitAsync("primary", _tmp);
         primary.AppendConfig($"""
@@ -46,7 +51,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
             archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
             wal_level = replica
             """);
-        await primary.StartAsync(new Dictionary<string, string>(Repo.Environment));
+        await primary.StartAsync(new Dictionary<string, string>(env ?? Repo.Environment));
         return primary;
     }
 
@@ -66,8 +71,10 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         return result;
     }
 
-    private Task<ProcessResult> BackupPushAsync(PgCluster primary, params string[] extra) =>
-        WalshipAsync(Repo.Environment, ["backup", "push", "--pg-basebackup", PgUser.BinPath("pg_basebackup"),
+    private Task<ProcessResult> BackupPushAsync(PgCluster primary, params string[] extra) => BackupPushAsync(primary, Repo.Environment, extra);
+
+    private Task<ProcessResult> BackupPushAsync(PgCluster primary, IReadOnlyDictionary<string, string> env, params string[] extra) =>
+        WalshipAsync(env, ["backup", "push", "--pg-basebackup", PgUser.BinPath("pg_basebackup"),
             "--connection", $"host={primary.SocketDir} port={primary.Port} user={PgCluster.SuperUser} dbname=postgres", .. extra]);
 
     [Fact]
@@ -110,7 +117,9 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         Assert.Equal(name, fetched.StdOut.Trim());
         Assert.False(File.Exists(Path.Combine(standby.DataDir, "walship-restore-incomplete")));
         Assert.True(File.Exists(Path.Combine(standby.DataDir, "standby.signal")));
-        Assert.Contains("restore_command", File.ReadAllText(Path.Combine(standby.DataDir, "postgresql.auto.conf")));
+        string autoConf = File.ReadAllText(Path.Combine(standby.DataDir, "postgresql.auto.conf"));
+        Assert.Contains("restore_command", autoConf);
+        CheckRestoreSettings(autoConf);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(standby.DataDir));
 
         // The restore_command written by fetch carries the repository settings: start with no WALSHIP_* at all.
@@ -129,6 +138,71 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         Assert.Equal("f", await standby.QueryAsync("select pg_is_in_recovery()"));
         await standby.QueryAsync("insert into marker values (2)");
         Assert.Equal("2", await standby.QueryAsync("select count(*) from marker"));
+    }
+
+    private static Dictionary<string, string> With(IReadOnlyDictionary<string, string> env, params (string Key, string Value)[] extra)
+    {
+        var copy = new Dictionary<string, string>(env);
+        foreach (var (key, value) in extra)
+            copy[key] = value;
+        return copy;
+    }
+
+    /// <summary>Client-side encryption: the primary archives and backs up with a key; the reader restores
+    /// with the same key file, and the standby replays the encrypted WAL with the restore_command fetch wrote.
+    /// Without the key, fetch fails at once with one line naming the key id, and creates nothing.</summary>
+    [Fact]
+    public async Task EncryptedBackup_IsRestoredWithTheKey_AndFetchWithoutItFailsClearly_BeforeCreatingTheDirectory()
+    {
+        string keyFile = Path.Combine(_tmp.Path, "backup.key");
+        File.WriteAllBytes(keyFile, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        PgUser.ChownToPostgres(keyFile);
+        var writer = With(Repo.Environment, ("WALSHIP_ENCRYPTION", "aes-256-gcm"), ("WALSHIP_ENCRYPTION_KEY_FILE", keyFile));
+        await using var primary = await StartArchivingPrimaryAsync(writer);
+        await primary.PgBenchInitAsync(scale: 1);
+
+        var pushed = await BackupPushAsync(primary, writer);
+        Assert.True(pushed.ExitCode == 0, pushed.ToString());
+        string name = pushed.StdOut.Trim();
+        Assert.Contains("aes-256-gcm with key id", pushed.StdErr);
+        string keyId;
+        using (var json = JsonDocument.Parse(Repo.ReadObject($"backup/{name}/backup.json")!))
+        {
+            Assert.Equal(2, json.RootElement.GetProperty("format").GetInt32());
+            Assert.Equal("aes-256-gcm", json.RootElement.GetProperty("cipher").GetString());
+            keyId = json.RootElement.GetProperty("key_id").GetString()!;
+            Assert.Matches("^[0-9a-f]{16}$", keyId);
+        }
+        byte[] stored = Repo.ReadObject($"backup/{name}/base.tar.zst")!;
+        Assert.NotEqual([0x28, 0xB5, 0x2F, 0xFD], stored[..4]); // not a plain zstd stream
+        Assert.Equal(-1, stored.AsSpan().IndexOf("PG_VERSION"u8));
+
+        await primary.PgBenchRunAsync(transactions: 300, clients: 2);
+        await primary.QueryAsync("create table marker as select 1 as phase");
+        string historyCount = await primary.QueryAsync("select count(*) from pgbench_history");
+        await SwitchAndWaitArchivedAsync(primary);
+
+        string withoutKey = Path.Combine(_tmp.Path, "without-key");
+        var refused = await WalshipAsync(ReaderEnvironment, "backup", "fetch", "LATEST", withoutKey, "--standby");
+        Assert.Equal(3, refused.ExitCode); // config
+        Assert.Contains($"cannot decrypt backup {name}", refused.StdErr);
+        Assert.Contains(keyId, refused.StdErr);
+        Assert.Single(refused.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => line.Contains("error", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(withoutKey));
+
+        await using var standby = PgCluster.ForRestore("standby", _tmp);
+        var reader = With(ReaderEnvironment, ("WALSHIP_ENCRYPTION_KEY_FILE", keyFile));
+        var fetched = await WalshipAsync(reader, "backup", "fetch", "LATEST", standby.DataDir, "--standby");
+        Assert.True(fetched.ExitCode == 0, fetched.ToString());
+        Assert.Contains("--encryption-key-file " + keyFile, File.ReadAllText(Path.Combine(standby.DataDir, "postgresql.auto.conf")));
+        standby.UseOwnAddress();
+        standby.AppendConfig("wal_retrieve_retry_interval = '200ms'");
+        await standby.StartAsync(reader.Where(kv => !kv.Key.StartsWith("WALSHIP_", StringComparison.Ordinal)).ToDictionary());
+        await standby.WaitForAsync(async () => await standby.QueryAsync("select count(*) from pgbench_history") == historyCount,
+            CatchUp, "the standby to replay the encrypted archive up to the primary's row count");
+        Assert.Equal("1", await standby.QueryAsync("select phase from marker"));
+        Assert.Equal("t", await standby.QueryAsync("select pg_is_in_recovery()"));
     }
 
     [Fact]
@@ -222,4 +296,30 @@ public sealed class FileRepositoryBackupScenarios(ITestOutputHelper output) : Ba
 public sealed class S3RepositoryBackupScenarios(ITestOutputHelper output) : BackupScenarios(output)
 {
     protected override async Task<RepositoryBackend> CreateBackendAsync() => await S3RepositoryBackend.StartAsync();
+}
+
+/// <summary>
+/// The issue's "done when": the primary backs up into account A's bucket with A's keys, and the standby in
+/// account B, holding only B's keys and the role in A (in a private config file), is built by
+/// <c>walship backup fetch LATEST --standby</c> alone, replays from the archive through the role and promotes.
+/// </summary>
+public sealed class CrossAccountBackupScenarios(ITestOutputHelper output) : BackupScenarios(output)
+{
+    protected override async Task<RepositoryBackend> CreateBackendAsync() => await CrossAccountRepositoryBackend.StartAsync();
+
+    private CrossAccountRepositoryBackend CrossAccount => (CrossAccountRepositoryBackend)Repo;
+
+    protected override IReadOnlyDictionary<string, string> ReaderEnvironment => CrossAccount.ReaderEnvironment;
+
+    protected override void CheckRestoreSettings(string autoConf)
+    {
+        // Only the config file's name goes into postgresql.auto.conf (which SHOW shows any superuser);
+        // the role, the external id and every key stay out of it.
+        Assert.Contains("--config " + CrossAccount.ConfigFile, autoConf);
+        Assert.DoesNotContain(WalShip.Tests.Integration.CrossAccount.ExternalId, autoConf);
+        Assert.DoesNotContain("role-arn", autoConf);
+        Assert.DoesNotContain("secret", autoConf);
+        Assert.DoesNotContain(ReaderEnvironment.Values, v => v == WalShip.Tests.Integration.CrossAccount.PrimaryUser.AccessKeyId);
+        Assert.True(CrossAccount.Gateway.StsCalls("AssumeRole") >= 1, "backup fetch did not assume the role");
+    }
 }

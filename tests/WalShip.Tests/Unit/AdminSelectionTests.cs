@@ -91,23 +91,58 @@ public sealed class AdminSelectionTests
         Assert.Equal([Seg(1, 1), Seg(1, 2)], Names(result));
     }
 
-    [Fact]
-    public void KeepPoints_KeepEverythingFromTheEarliestOn()
+    private static BackupManifest Walship(string name, uint timeline, ulong startSegment, ulong stopSegment, uint stopTimeline = 0) => new()
     {
-        var labels = new List<ArchivedBackupLabel>
-        {
-            new(File(Seg(1, 6) + ".00000028.backup"), 6UL * SegmentSize + 0x28, Seg(1, 6), "newer"),
-            new(File(Seg(1, 3) + ".00000028.backup"), 3UL * SegmentSize + 0x28, Seg(1, 3), "older"),
-        };
-        var keepOne = PruneSelection.KeepNewestBackups(labels, 1, SegmentSize);
-        var result = PruneSelection.Select(Archive(), SegmentSize, 0xA, new PruneCriteria(KeepFrom: keepOne));
+        Name = name,
+        Timeline = timeline,
+        StartLsn = new Lsn(startSegment * SegmentSize + 0x28).ToString(),
+        StartWalFile = Seg(timeline, startSegment),
+        StopWalFile = Seg(stopTimeline == 0 ? timeline : stopTimeline, stopSegment),
+        BackupHistoryFile = Seg(timeline, startSegment) + ".00000028.backup",
+    };
+
+    private static ArchivedBackupLabel Label(uint timeline, ulong segment) =>
+        new(File(Seg(timeline, segment) + ".00000028.backup"), segment * SegmentSize + 0x28, Seg(timeline, segment), "other tool");
+
+    [Fact]
+    public void Retain_CountsWalshipBackupsAndOtherToolsLabels_OnceEach_NewestByStart()
+    {
+        // W1's own label is in the archive too: it is the same backup, counted once.
+        BackupManifest[] catalog = [Walship("w1", 1, 3, 4), Walship("w2", 2, 0xB, 0xB)];
+        ArchivedBackupLabel[] labels = [Label(1, 6), Label(1, 3), Label(1, 1)];
+
+        var plan = PruneSelection.PlanRetention(catalog, labels, 2, SegmentSize);
+        Assert.Equal(["w2", Seg(1, 6) + ".00000028.backup"], plan.Retained.Select(b => b.Name));
+        Assert.Equal(["w1", Seg(1, 1) + ".00000028.backup"], plan.Older.Select(b => b.Name));
+        Assert.Equal(6UL, plan.Keep.SegmentNumber);
+        var result = PruneSelection.Select(Archive(), SegmentSize, 0xA, new PruneCriteria(KeepFrom: [plan.Keep]));
         Assert.Equal([Seg(1, 1), Seg(1, 2), Seg(1, 3), Seg(1, 3) + ".00000028.backup", Seg(1, 4), Seg(1, 5)], Names(result));
+        Assert.Equal(["w1"], PruneSelection.BackupsLosingTheirWal(plan, result.Selected, SegmentSize).Select(b => b.Name));
 
-        var keepBoth = PruneSelection.KeepNewestBackups(labels, 2, SegmentSize);
-        Assert.Equal([Seg(1, 1), Seg(1, 2)], Names(PruneSelection.Select(Archive(), SegmentSize, 0xA, new PruneCriteria(KeepFrom: keepBoth))));
+        var all = PruneSelection.PlanRetention(catalog, labels, 4, SegmentSize);
+        Assert.Equal(1UL, all.Keep.SegmentNumber);
+        Assert.Empty(all.Older);
+        var fewer = PruneSelection.PlanRetention(catalog, labels, 5, SegmentSize);
+        Assert.Equal(0UL, fewer.Keep.SegmentNumber);
+        Assert.Contains("fewer than --retain 5", fewer.Keep.Reason);
+        Assert.Empty(PruneSelection.Select(Archive(), SegmentSize, 0xA, new PruneCriteria(KeepFrom: [fewer.Keep])).Selected);
+    }
 
-        var keepThree = PruneSelection.KeepNewestBackups(labels, 3, SegmentSize);
-        Assert.Empty(PruneSelection.Select(Archive(), SegmentSize, 0xA, new PruneCriteria(KeepFrom: keepThree)).Selected);
+    [Fact]
+    public void AnOlderBackup_IsDeletedOnlyWhenWalFromItsStartToItsStopIsSelected_OnItsTimelines()
+    {
+        // Older backup w1 needs 3..5 on timeline 1; it stops on timeline 2 (promoted during the backup) at 5.
+        BackupManifest[] catalog = [Walship("w1", 1, 3, 5, stopTimeline: 2), Walship("w9", 2, 0xC, 0xC)];
+        var plan = PruneSelection.PlanRetention(catalog, [], 1, SegmentSize);
+        Assert.Equal(["w1"], plan.Older.Select(b => b.Name));
+
+        List<ArchivedFile> Selected(params string[] names) => names.Select(n => File(n)).ToList();
+        Assert.Empty(PruneSelection.BackupsLosingTheirWal(plan, Selected(Seg(1, 1), Seg(1, 2), Seg(1, 6)), SegmentSize));
+        Assert.Empty(PruneSelection.BackupsLosingTheirWal(plan, Selected(Seg(3, 4), "00000002.history"), SegmentSize));
+        Assert.Single(PruneSelection.BackupsLosingTheirWal(plan, Selected(Seg(1, 4)), SegmentSize));
+        Assert.Single(PruneSelection.BackupsLosingTheirWal(plan, Selected(Seg(2, 5) + ".partial"), SegmentSize));
+        // A retained backup is never selected, whatever is.
+        Assert.DoesNotContain(PruneSelection.BackupsLosingTheirWal(plan, Selected(Seg(2, 0xC), Seg(1, 4)), SegmentSize), b => b.Name == "w9");
     }
 
     [Fact]

@@ -73,6 +73,11 @@ public sealed class PruneReport
     [JsonPropertyName("deleted_objects")] public int DeletedObjects { get; set; }
     [JsonPropertyName("failures")] public List<PruneFailureReport> Failures { get; init; } = [];
     [JsonPropertyName("files")] public List<string> Files { get; init; } = [];
+    /// <summary>With --retain: the retained backups, newest first (walship backup names, other tools' .backup labels).</summary>
+    [JsonPropertyName("retained_backups")] public List<string>? RetainedBackups { get; init; }
+    /// <summary>With --retain: the older walship backups the WAL deletion leaves unrestorable, deleted with it.</summary>
+    [JsonPropertyName("selected_backups")] public List<string>? SelectedBackups { get; init; }
+    [JsonPropertyName("deleted_backups")] public int DeletedBackups { get; set; }
 }
 
 public sealed class PruneFailureReport

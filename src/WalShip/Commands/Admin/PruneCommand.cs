@@ -1,15 +1,20 @@
 using System.Text.Json;
+using WalShip.Archive;
+using WalShip.Commands.Backup;
 using WalShip.Storage;
 using WalShip.Wal;
 
 namespace WalShip.Commands.Admin;
 
 /// <summary>What the user asked prune for, before the archive is read.</summary>
-public sealed record PruneRequest(WalFileName? Before, DateTimeOffset? OlderThan, int? KeepBackups, bool AllowCurrentTimeline, bool Confirm);
+public sealed record PruneRequest(WalFileName? Before, DateTimeOffset? OlderThan, int? Retain, bool AllowCurrentTimeline, bool Confirm);
 
 /// <summary>
 /// walship prune: deletes old WAL. A dry run unless --confirm. Deletes go oldest first in batches of
 /// 1,000; a key already gone counts as deleted, so an interrupted prune is finished by running it again.
+/// With --retain, the walship backups that the deletion would leave without their WAL go first, each
+/// backup.json before its data, and a backup that cannot be deleted stops the prune before any WAL goes:
+/// a backup is never listed as complete without the WAL it needs.
 /// </summary>
 public sealed class PruneCommand(Repository repository, AdminConsole console)
 {
@@ -24,14 +29,18 @@ public sealed class PruneCommand(Repository repository, AdminConsole console)
             console.Errors.WriteLine($"walship: warning: {current:X8}.history is not in the archive; treating all of timeline {current}'s WAL and everything before it as the current timeline's");
 
         IReadOnlyList<KeepPoint> keepFrom = [];
-        if (request.KeepBackups is { } count)
+        RetentionPlan? plan = null;
+        if (request.Retain is { } retain)
         {
+            var (catalog, _) = await new BackupCatalog(session.Repository).ListAsync(cancellationToken);
             var labels = await ArchiveInventory.ReadBackupLabelsAsync(session.Repository, session.Scan.Files, console.Parallelism, cancellationToken);
-            keepFrom = PruneSelection.KeepNewestBackups(labels, count, session.SegmentSize);
+            plan = PruneSelection.PlanRetention(catalog, labels, retain, session.SegmentSize);
+            keepFrom = [plan.Keep];
         }
         var criteria = new PruneCriteria(request.Before, request.OlderThan, keepFrom, request.AllowCurrentTimeline);
         ulong guardFrom = inventory.CurrentTimelineStartSegment;
         var selection = PruneSelection.Select(session.Scan.Files, session.SegmentSize, guardFrom, criteria);
+        var backupsToDelete = plan is null ? [] : PruneSelection.BackupsLosingTheirWal(plan, selection.Selected, session.SegmentSize);
 
         var report = new PruneReport
         {
@@ -44,10 +53,14 @@ public sealed class PruneCommand(Repository repository, AdminConsole console)
             KeepFrom = selection.KeepFrom is { } keep ? inventory.SegmentName(current, keep.SegmentNumber)[8..] : null,
             ProtectedFrom = request.AllowCurrentTimeline ? null : inventory.SegmentName(current, guardFrom),
             Files = selection.Selected.Select(f => f.Name.Name).ToList(),
+            RetainedBackups = plan?.Retained.Select(b => b.Name).ToList(),
+            SelectedBackups = plan is null ? null : backupsToDelete.Select(b => b.Name).ToList(),
         };
 
         int exitCode = ExitCodes.Ok;
-        if (request.Confirm && selection.Selected.Count > 0)
+        if (request.Confirm && backupsToDelete.Count > 0)
+            exitCode = await DeleteBackupsAsync(backupsToDelete, report, cancellationToken);
+        if (request.Confirm && selection.Selected.Count > 0 && exitCode == ExitCodes.Ok)
         {
             progress.Stage("deleted", selection.Selected.Count);
             try
@@ -67,6 +80,29 @@ public sealed class PruneCommand(Repository repository, AdminConsole console)
         else
             WriteText(report, selection, inventory, current);
         return exitCode;
+    }
+
+    /// <summary>Deletes the backups first (BackupCatalog: backup.json, then the data). One that fails
+    /// stops the prune before any WAL is deleted.</summary>
+    private async Task<int> DeleteBackupsAsync(IReadOnlyList<BackupManifest> backups, PruneReport report, CancellationToken cancellationToken)
+    {
+        var catalog = new BackupCatalog(repository);
+        foreach (var backup in backups)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                await catalog.DeleteAsync(backup.Name, cancellationToken);
+                report.DeletedBackups++;
+            }
+            catch (StorageException e) when (e.Class is not ErrorClass.Usage)
+            {
+                report.Failures.Add(new PruneFailureReport { Key = repository.Layout.BackupManifestKey(backup.Name), Code = e.Class.ToString(), Message = e.Message });
+                console.Errors.WriteLine($"walship: error: could not delete backup {backup.Name}: {e.Message}; no WAL was deleted, so that it stays restorable");
+                return ExitCodes.PartialFailure;
+            }
+        }
+        return ExitCodes.Ok;
     }
 
     private async Task<int> DeleteAsync(IReadOnlyList<ArchivedFile> selected, PruneReport report, ProgressReporter progress, CancellationToken cancellationToken)
@@ -93,6 +129,12 @@ public sealed class PruneCommand(Repository repository, AdminConsole console)
     private void WriteText(PruneReport report, PruneSelectionResult selection, ArchiveInventory inventory, uint current)
     {
         var o = console.Output;
+        if (report.RetainedBackups is { } retained)
+            o.WriteLine(retained.Count == 0 ? "No base backups to retain." : $"Retained base backups (newest first): {string.Join(", ", retained)}.");
+        if (report.SelectedBackups is { Count: > 0 } backups)
+            o.WriteLine(report.DryRun
+                ? $"Dry run: would delete {backups.Count} older walship base backup(s) that the WAL deletion below leaves unrestorable: {string.Join(", ", backups)}"
+                : $"Deleted {report.DeletedBackups} of {backups.Count} older walship base backup(s) left unrestorable by the WAL deletion: {string.Join(", ", backups)}");
         string bytes = ArchiveInventory.FormatBytes(report.SelectedStoredBytes);
         if (report.SelectedObjects == 0)
             o.WriteLine("Nothing to delete.");
@@ -113,7 +155,7 @@ public sealed class PruneCommand(Repository repository, AdminConsole console)
             o.WriteLine($"Kept {report.KeptByTimelineGuard:N0} objects at or after the start of the current timeline {current} ({report.ProtectedFrom}); " +
                         "--allow-current-timeline lets prune delete them.");
         o.WriteLine(".history files are never deleted.");
-        if (report.DryRun && report.SelectedObjects > 0)
+        if (report.DryRun && (report.SelectedObjects > 0 || report.SelectedBackups is { Count: > 0 }))
             o.WriteLine("Nothing was deleted: this was a dry run. Add --confirm to delete.");
         if (report.Failures.Count > 0)
             o.WriteLine($"{report.Failures.Count:N0} objects could not be deleted (see the errors above); run prune again once the cause is fixed.");

@@ -15,7 +15,7 @@ public sealed record RecoverySetup(bool Standby, string RestoreCommand, string? 
 public sealed record BackupFetchOptions(long RangeSize, int Concurrency);
 
 /// <summary>
-/// walship backup fetch: parallel ranged GETs, taken in order → zstd → [size, SHA-256] → tar extraction into
+/// walship backup fetch: parallel ranged GETs, taken in order → [AES-GCM] → zstd → [size, SHA-256] → tar extraction into
 /// an empty data directory. The directory holds walship-restore-incomplete until everything is extracted,
 /// the SHA-256 of the whole tar matches backup.json and the recovery settings are written; a failed fetch
 /// leaves it there, and PostgreSQL then refuses to start (see <see cref="IncompleteMarker"/>).
@@ -41,6 +41,21 @@ public sealed class BackupFetchCommand(Repository repository, ILogger logger, Ba
         if (length != manifest.StoredBytes)
             throw new StorageException(ErrorClass.Corrupt, $"{location} is {length} bytes, but backup.json says {manifest.StoredBytes}");
 
+        // A missing key is a configuration problem found before the data directory is touched, so the
+        // same command runs again with the key; damage found later leaves the directory marked incomplete.
+        EncryptionKey? key = null;
+        if (manifest.IsEncrypted)
+        {
+            try
+            {
+                key = repository.Keys.Find(manifest.KeyIdValue());
+            }
+            catch (ObjectKeyException e)
+            {
+                throw new StorageException(ErrorClass.Config, $"cannot decrypt backup {manifest.Name}: {e.Message}", e);
+            }
+        }
+
         string root = PrepareEmptyDirectory(dataDirectory);
         string marker = Path.Join(root, IncompleteMarker);
         await File.WriteAllTextAsync(marker,
@@ -49,7 +64,7 @@ public sealed class BackupFetchCommand(Repository repository, ILogger logger, Ba
         logger.LogInformation("backup fetch {Name}: {Bytes} bytes from {Location} into {Directory}", manifest.Name, length, location, root);
 
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: PipeLimit, resumeWriterThreshold: PipeLimit / 2, useSynchronizationContext: false));
-        var producer = Task.Run(() => DownloadAndDecodeAsync(dataKey, length, manifest, pipe.Writer, cancellationToken), cancellationToken);
+        var producer = Task.Run(() => DownloadAndDecodeAsync(dataKey, length, manifest, key, pipe.Writer, cancellationToken), cancellationToken);
         int entries;
         try
         {
@@ -123,16 +138,13 @@ public sealed class BackupFetchCommand(Repository repository, ILogger logger, Ba
     }
 
     /// <summary>Ranges are fetched up to the concurrency ahead of the decoder and taken strictly in order.</summary>
-    private async Task DownloadAndDecodeAsync(string key, long length, BackupManifest manifest, PipeWriter writer, CancellationToken cancellationToken)
+    private async Task DownloadAndDecodeAsync(string key, long length, BackupManifest manifest, EncryptionKey? encryptionKey, PipeWriter writer, CancellationToken cancellationToken)
     {
         var pending = new Queue<Task<PooledBuffer>>();
         long next = 0;
         try
         {
-            var size = new SizeFilter(manifest.RawBytes, "restored tar");
-            using var sha = HashFilter.Sha256();
-            var sink = new PipeSink(writer);
-            using var decompress = new ZstdDecompressFilter(new FilterGroup(size, sha, sink));
+            using var stored = new BackupDataDecoder(manifest, encryptionKey, new PipeSink(writer));
             while (true)
             {
                 while (pending.Count < options.Concurrency && next < length)
@@ -144,13 +156,9 @@ public sealed class BackupFetchCommand(Repository repository, ILogger logger, Ba
                 if (!pending.TryDequeue(out var range))
                     break;
                 using var buffer = await range;
-                buffer.WriteTo(decompress);
+                buffer.WriteTo(stored);
             }
-            decompress.Complete();
-            if (size.Length != manifest.RawBytes)
-                throw new CorruptObjectException($"it decodes to {size.Length} bytes, backup.json says {manifest.RawBytes}");
-            if (!Convert.ToHexStringLower(sha.Digest).Equals(manifest.RawSha256, StringComparison.Ordinal))
-                throw new CorruptObjectException("the SHA-256 of the restored tar does not match backup.json");
+            stored.Complete();
             await writer.CompleteAsync();
         }
         catch (Exception e)

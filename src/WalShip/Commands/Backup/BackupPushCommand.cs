@@ -14,7 +14,7 @@ public sealed record BackupPushOptions(string PgBaseBackup, string? ConnectionSt
     long PartSize, TimeSpan WalWait);
 
 /// <summary>
-/// walship backup push: pg_basebackup's tar → [size, SHA-256, tar observer] → zstd → parts → a streaming
+/// walship backup push: pg_basebackup's tar → [size, SHA-256, tar observer] → zstd → [AES-GCM] → parts → a streaming
 /// create-only upload, a few parts in flight whatever the database size. Then it waits until the primary
 /// has archived the backup history file and the stop segment, and writes backup.json last.
 /// </summary>
@@ -34,18 +34,17 @@ public sealed class BackupPushCommand(Repository repository, ILogger logger, Bac
         if (await store.GetLengthAsync(dataKey, cancellationToken) is not null || await store.GetLengthAsync(manifestKey, cancellationToken) is not null)
             throw new StorageException(ErrorClass.Conflict, $"a backup named {name} already exists in {repository.Url}; try again in a second");
 
-        var size = new SizeFilter();
-        using var sha = HashFilter.Sha256();
         var tar = new TarStreamObserver();
         using var parts = new PartSink(options.PartSize);
+        var key = repository.Keys is { EncryptOnPush: true } keys ? keys.Current : null;
+        using var data = new BackupDataEncoder(name, parts, key, options.CompressionLevel, options.CompressionThreads, observer: tar);
         long storedBytes;
         using (var process = PgBaseBackupProcess.Launch(options.PgBaseBackup, options.ConnectionString, "walship " + name))
         {
             await using var upload = await store.BeginUploadAsync(dataKey, cancellationToken);
             try
             {
-                using var compress = new ZstdCompressFilter(parts, options.CompressionLevel, options.CompressionThreads);
-                await PumpAsync(process.Output, new FilterGroup(size, sha, tar, compress), parts, upload, cancellationToken);
+                await PumpAsync(process.Output, data, parts, upload, cancellationToken);
                 await process.WaitForSuccessAsync(cancellationToken);
             }
             catch (Exception e) when (e is InvalidDataException)
@@ -69,8 +68,9 @@ public sealed class BackupPushCommand(Repository repository, ILogger logger, Bac
         var label = BackupLabel.Parse(tar.TextOf("backup_label")!);
         ulong systemIdentifier = tar.SystemIdentifier
                                  ?? throw new StorageException(ErrorClass.Corrupt, "pg_basebackup's output has no global/pg_control");
-        logger.LogInformation("backup push {Name}: stored {Location}, {Raw} -> {Stored} bytes, {Entries} files, {Ms} ms; waiting for the archive to hold WAL {Start} to the stop point",
-            name, store.Describe(dataKey), size.Length, storedBytes, tar.Entries, clock.ElapsedMilliseconds, label.StartWalFile);
+        logger.LogInformation("backup push {Name}: stored {Location}, {Raw} -> {Stored} bytes, {Entries} files, {Cipher}, {Ms} ms; waiting for the archive to hold WAL {Start} to the stop point",
+            name, store.Describe(dataKey), data.RawBytes, storedBytes, tar.Entries, key is null ? "not encrypted" : "aes-256-gcm with key id " + key.IdText,
+            clock.ElapsedMilliseconds, label.StartWalFile);
 
         var repositoryManifest = await WaitForAsync(() => repository.ReadManifestAsync(cancellationToken), "the repository's walship.json (is archive_command walship push to this repository?)", cancellationToken);
         if (repositoryManifest.SystemIdentifierValue != systemIdentifier)
@@ -100,9 +100,12 @@ public sealed class BackupPushCommand(Repository repository, ILogger logger, Bac
             BackupHistoryFile = historyName.Name,
             Started = started,
             Finished = DateTimeOffset.UtcNow,
-            RawBytes = size.Length,
-            RawSha256 = Convert.ToHexStringLower(sha.Digest),
+            RawBytes = data.RawBytes,
+            RawSha256 = data.RawSha256,
             StoredBytes = storedBytes,
+            Format = key is null ? BackupManifest.PlaintextFormat : BackupManifest.EncryptedFormat,
+            Cipher = key is null ? BackupManifest.NoCipher : BackupManifest.Aes256Gcm,
+            KeyId = key?.IdText,
             CreatedBy = "walship " + BuildInfo.Version,
         };
         using (var body = new PooledBuffer())
