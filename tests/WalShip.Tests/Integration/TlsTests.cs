@@ -21,21 +21,7 @@ public sealed class TlsTests
         await s3.CreateBucketAsync("tls-bucket");
         Assert.StartsWith("https://", s3.Endpoint);
 
-        string data = tmp.CreateSubdirectory("data");
-        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
-        byte[] segment = SyntheticWal.Segment(Segment, SyntheticWal.OneMiB);
-        File.WriteAllBytes(Path.Combine(data, "pg_wal", Segment), segment);
-        PgUser.ChownToPostgres(data, recursive: true);
-        var env = new Dictionary<string, string>
-        {
-            ["WALSHIP_REPO"] = "s3://tls-bucket/wal",
-            ["WALSHIP_ENDPOINT"] = s3.Endpoint,
-            ["WALSHIP_PATH_STYLE"] = "true",
-            ["AWS_REGION"] = S3Server.Region,
-            ["AWS_ACCESS_KEY_ID"] = S3Server.AccessKeyId,
-            ["AWS_SECRET_ACCESS_KEY"] = S3Server.SecretAccessKey,
-            ["WALSHIP_DEADLINE"] = "20s",
-        };
+        var (data, segment, env) = PrepareSegment(tmp, s3.Endpoint);
 
         var untrusted = await WalshipBinary.RunAsync(["push", $"pg_wal/{Segment}", Segment], env, data);
         Assert.True(untrusted.ExitCode == 3, untrusted.StdErr); // config: never "transient", retrying cannot help
@@ -60,21 +46,8 @@ public sealed class TlsTests
         await using var s3 = await S3Server.StartAsync(tlsKeyPem: keyPem, tlsCertPem: certPem);
         await s3.CreateBucketAsync("tls-bucket");
 
-        string data = tmp.CreateSubdirectory("data");
-        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
-        byte[] segment = SyntheticWal.Segment(Segment, SyntheticWal.OneMiB);
-        File.WriteAllBytes(Path.Combine(data, "pg_wal", Segment), segment);
-        PgUser.ChownToPostgres(data, recursive: true);
-        var env = new Dictionary<string, string>
-        {
-            ["WALSHIP_REPO"] = "s3://tls-bucket/wal",
-            ["WALSHIP_ENDPOINT"] = s3.Endpoint,
-            ["AWS_REGION"] = S3Server.Region,
-            ["AWS_ACCESS_KEY_ID"] = S3Server.AccessKeyId,
-            ["AWS_SECRET_ACCESS_KEY"] = S3Server.SecretAccessKey,
-            ["WALSHIP_DEADLINE"] = "20s",
-            ["WALSHIP_LOG_LEVEL"] = "debug",
-        };
+        var (data, segment, env) = PrepareSegment(tmp, s3.Endpoint);
+        env["WALSHIP_LOG_LEVEL"] = "debug";
         const string Confined = "system trust store confined to";
 
         // A CA that did not sign the endpoint stays refused when the store is narrowed to it.
@@ -97,6 +70,27 @@ public sealed class TlsTests
         var list = await WalshipBinary.RunAsync(["list"], env, data);
         Assert.True(list.ExitCode == 0, list.StdErr);
         Assert.DoesNotContain(Confined, list.StdErr);
+    }
+
+    /// <summary>A data directory with one segment in pg_wal, and walship's environment for the endpoint.</summary>
+    private static (string Data, byte[] Segment, Dictionary<string, string> Env) PrepareSegment(TestTempDir tmp, string endpoint)
+    {
+        string data = tmp.CreateSubdirectory("data");
+        Directory.CreateDirectory(Path.Combine(data, "pg_wal"));
+        byte[] segment = SyntheticWal.Segment(Segment, SyntheticWal.OneMiB);
+        File.WriteAllBytes(Path.Combine(data, "pg_wal", Segment), segment);
+        PgUser.ChownToPostgres(data, recursive: true);
+        var env = new Dictionary<string, string>
+        {
+            ["WALSHIP_REPO"] = "s3://tls-bucket/wal",
+            ["WALSHIP_ENDPOINT"] = endpoint,
+            ["WALSHIP_PATH_STYLE"] = "true",
+            ["AWS_REGION"] = S3Server.Region,
+            ["AWS_ACCESS_KEY_ID"] = S3Server.AccessKeyId,
+            ["AWS_SECRET_ACCESS_KEY"] = S3Server.SecretAccessKey,
+            ["WALSHIP_DEADLINE"] = "20s",
+        };
+        return (data, segment, env);
     }
 
     /// <summary>A throw-away CA and a server certificate for 127.0.0.1 signed by it, as PEM files.</summary>
