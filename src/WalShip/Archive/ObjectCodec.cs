@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
 using WalShip.Pipeline;
 using WalShip.Wal;
 
@@ -50,7 +49,7 @@ public static class ObjectCodec
                 return HeaderBytes(built.Value);
             }
 
-            using var encrypt = key is null ? null : StartEncryption(body, key, BuildHeader);
+            using var encrypt = key is null ? null : AesGcmChunks.StartSaltedEncryption(body, key.Material, BuildHeader);
             using var compress = new ZstdCompressFilter((IByteFilter?)encrypt ?? body, compressionLevel, compressionThreads);
             IByteFilter pipeline = wal is null
                 ? new FilterGroup(size, sha, compress)
@@ -76,11 +75,6 @@ public static class ObjectCodec
         return bytes;
     }
 
-    /// <summary>Writes the object's random salt after the header and returns the filter that encrypts
-    /// the rest under the key derived from it.</summary>
-    private static AesGcmEncryptFilter StartEncryption(PooledBuffer body, EncryptionKey key, Func<byte[]> header) =>
-        AesGcmChunks.StartSaltedEncryption(body, key.Material, header);
-
     /// <summary>Decodes and verifies an object, writing the raw bytes to <paramref name="rawSink"/>.
     /// Throws <see cref="CorruptObjectException"/> for anything that does not verify, and
     /// <see cref="EndOfStreamException"/> when the store delivered fewer bytes than it announced, and
@@ -102,20 +96,18 @@ public static class ObjectCodec
         IByteFilter raw = wal is null ? new FilterGroup(size, sha, rawSink) : new FilterGroup(size, wal, sha, rawSink);
         using var decompress = header.Codec == Codec.Zstd ? new ZstdDecompressFilter(raw) : null;
         IByteFilter pipeline = (IByteFilter?)decompress ?? raw;
-        long prefixLength = ObjectHeader.Size;
+        // The body after the header is the salted chunk stream: the salt, then the chunks. The last chunk
+        // authenticates the header.
         using var decrypt = header.Cipher == Cipher.Aes256Gcm
-            ? await StartDecryptionAsync(stored, storedLength, (keys ?? KeyRing.Empty).Find(header.KeyId), headerBytes, pipeline, cancellationToken)
+            ? new AesGcmSaltedDecryptFilter(pipeline, (keys ?? KeyRing.Empty).Find(header.KeyId).Material, headerBytes)
             : null;
         if (decrypt is not null)
-        {
             pipeline = decrypt;
-            prefixLength += AesGcmChunks.SaltSize;
-        }
 
         long storedBytes;
         try
         {
-            storedBytes = prefixLength + await PumpAsync(stored, pipeline, storedLength - prefixLength, cancellationToken);
+            storedBytes = ObjectHeader.Size + await PumpAsync(stored, pipeline, storedLength - ObjectHeader.Size, cancellationToken);
         }
         catch (Exception e) when (e is InvalidDataException or WalFormatException)
         {
@@ -129,29 +121,6 @@ public static class ObjectCodec
         if (wal is not null && wal.SystemIdentifier != header.SystemIdentifier)
             throw new CorruptObjectException($"WAL pages carry system identifier {wal.SystemIdentifier}, the object header says {header.SystemIdentifier}");
         return new DecodedObject(header, storedBytes, wal?.SystemIdentifier ?? 0);
-    }
-
-    private static async Task<AesGcmDecryptFilter> StartDecryptionAsync(Stream stored, long storedLength, EncryptionKey key,
-        byte[] header, IByteFilter next, CancellationToken cancellationToken)
-    {
-        byte[] salt = new byte[AesGcmChunks.SaltSize];
-        int got = await stored.ReadAtLeastAsync(salt, salt.Length, throwOnEndOfStream: false, cancellationToken);
-        if (got < salt.Length)
-        {
-            if (storedLength >= ObjectHeader.Size + salt.Length)
-                throw new EndOfStreamException($"connection ended after {ObjectHeader.Size + got} of {storedLength} bytes");
-            throw new CorruptObjectException($"encrypted object is truncated: {ObjectHeader.Size + got} bytes, no room for its salt");
-        }
-        byte[] objectKey = new byte[AesGcmChunks.KeySize];
-        try
-        {
-            AesGcmChunks.DeriveObjectKey(key.Material, salt, objectKey);
-            return new AesGcmDecryptFilter(next, objectKey, header);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(objectKey);
-        }
     }
 
     /// <summary>Streams <paramref name="source"/> through <paramref name="pipeline"/> with one pooled
