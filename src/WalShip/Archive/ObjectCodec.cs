@@ -27,8 +27,11 @@ public static class ObjectCodec
 {
     private const int ReadChunk = 1 << 20;
 
+    /// <summary>Encodes <paramref name="raw"/>; <paramref name="rawObserver"/>, when given, sees the very
+    /// bytes that were hashed and compressed (push-ahead takes a fast local checksum from the same read).</summary>
     public static async Task<EncodedObject> EncodeAsync(Stream raw, WalFileName name, int compressionLevel,
-        ulong nonSegmentSystemIdentifier, CancellationToken cancellationToken, int compressionThreads = 1, KeyRing? keys = null)
+        ulong nonSegmentSystemIdentifier, CancellationToken cancellationToken, int compressionThreads = 1, KeyRing? keys = null,
+        IByteFilter? rawObserver = null)
     {
         long rawLength = raw.Length;
         var key = keys is { EncryptOnPush: true } ? keys.Current : null;
@@ -51,9 +54,14 @@ public static class ObjectCodec
 
             using var encrypt = key is null ? null : AesGcmChunks.StartSaltedEncryption(body, key.Material, BuildHeader);
             using var compress = new ZstdCompressFilter((IByteFilter?)encrypt ?? body, compressionLevel, compressionThreads);
-            IByteFilter pipeline = wal is null
-                ? new FilterGroup(size, sha, compress)
-                : new FilterGroup(size, wal, sha, compress);
+            var stages = new List<IByteFilter>(5) { size };
+            if (wal is not null)
+                stages.Add(wal);
+            stages.Add(sha);
+            if (rawObserver is not null)
+                stages.Add(rawObserver);
+            stages.Add(compress);
+            var pipeline = new FilterGroup([.. stages]);
 
             await PumpAsync(raw, pipeline, null, cancellationToken);
 

@@ -23,8 +23,10 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         return ExitCodes.Ok;
     }
 
-    /// <summary>Archives the file, or proves it already archived identically; returns what is stored.</summary>
-    public async Task<PushedFile> PushAsync(string walPath, string fileName, string? dataDirectoryOption, CancellationToken cancellationToken)
+    /// <summary>Archives the file, or proves it already archived identically; returns what is stored.
+    /// <paramref name="rawObserver"/> sees every byte of the file as it is read for the archive.</summary>
+    public async Task<PushedFile> PushAsync(string walPath, string fileName, string? dataDirectoryOption, CancellationToken cancellationToken,
+        IByteFilter? rawObserver = null)
     {
         var clock = Stopwatch.StartNew();
         if (!WalFileName.TryParse(fileName, out var name))
@@ -43,7 +45,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         EncodedObject encoded;
         try
         {
-            encoded = await EncodeAsync(fullPath, name, clusterId ?? 0, cancellationToken);
+            encoded = await EncodeAsync(fullPath, name, clusterId ?? 0, rawObserver, cancellationToken);
         }
         catch
         {
@@ -94,7 +96,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         return new PushedFile(key, header.Sha256Hex, header.RawLength, encoded.Body.Length);
     }
 
-    private async Task<EncodedObject> EncodeAsync(string fullPath, WalFileName name, ulong clusterId, CancellationToken cancellationToken)
+    private async Task<EncodedObject> EncodeAsync(string fullPath, WalFileName name, ulong clusterId, IByteFilter? rawObserver, CancellationToken cancellationToken)
     {
         FileStream file;
         try
@@ -125,7 +127,7 @@ public sealed class PushCommand(Repository repository, ILogger logger, int compr
         {
             try
             {
-                return await ObjectCodec.EncodeAsync(file, name, compressionLevel, clusterId, cancellationToken, compressionThreads, repository.Keys);
+                return await ObjectCodec.EncodeAsync(file, name, compressionLevel, clusterId, cancellationToken, compressionThreads, repository.Keys, rawObserver);
             }
             catch (WalFormatException e)
             {

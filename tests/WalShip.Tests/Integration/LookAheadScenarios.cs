@@ -162,17 +162,17 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
     [Fact]
     public async Task PushAhead_ReceiptsAreTrustedOnlyWhileTheFileAndTheObjectAreUnchanged()
     {
-        var files = Enumerable.Range(1, 6).Select(i => SegmentName(1, i)).ToList();
+        var files = Enumerable.Range(1, 7).Select(i => SegmentName(1, i)).ToList();
         string data = DataDirectory("primary", null, files.Select(f => (f, SegmentBytes(f))), ready: true);
         var env = Env(("WALSHIP_PUSH_AHEAD", "8"));
         await ArchiveAllAsync(data, env, stopAfter: 1);
         await WaitForWorkersAsync(data);
-        // The worker left the archiver's next file (2) alone and pushed 3..6.
+        // The worker left the archiver's next file (2) alone and pushed 3..7.
         foreach (string file in files.Skip(2))
             Assert.True(File.Exists(Path.Combine(Spool, "receipts", file + ".receipt")), $"no receipt for {file}; worker log:\n{WorkerLog}");
         env = Env(); // no new workers: each call below meets exactly the receipt set up for it
 
-        // 3: same size, same mtime, one byte changed inside a page body. Only the SHA-256 tells; the
+        // 3: same size, same mtime, one byte changed inside a page body. Only the checksum tells; the
         // receipt is ignored and the normal push refuses to overwrite the archived original.
         string changed = Path.Combine(data, "pg_wal", files[2]);
         var mtime = File.GetLastWriteTimeUtc(changed);
@@ -181,7 +181,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         File.WriteAllBytes(changed, bytes);
         File.SetLastWriteTimeUtc(changed, mtime);
         var changedPush = await PushAsync(data, env, files[2]);
-        Assert.Contains("ignoring its push-ahead receipt (the file's SHA-256 differs", changedPush.StdErr);
+        Assert.Contains("ignoring its push-ahead receipt (the file's checksum differs", changedPush.StdErr);
         Assert.True(changedPush.ExitCode == 8, changedPush.ToString());
         Assert.Equal(SegmentBytes(files[2]), await ArchivedContentAsync(files[2]));
 
@@ -208,6 +208,17 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         Assert.Contains("receipt verified", hit.StdErr);
         Assert.DoesNotContain("stored at", hit.StdErr);
         Assert.Equal(putsBefore, PutCount(files[5]));
+
+        // 7: a receipt an older walship wrote, without the local checksum, proves nothing: the file is
+        // pushed normally and found identical in the archive.
+        string oldReceipt = Path.Combine(Spool, "receipts", files[6] + ".receipt");
+        var receipt = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(oldReceipt))!.AsObject();
+        Assert.True(receipt.Remove("local_xxh128"), receipt.ToJsonString());
+        File.WriteAllText(oldReceipt, receipt.ToJsonString());
+        var old = await PushAsync(data, env, files[6]);
+        Assert.True(old.ExitCode == 0, old.ToString());
+        Assert.Contains("ignoring its push-ahead receipt (the file's checksum differs", old.StdErr);
+        Assert.Contains("already archived, identical", old.StdErr);
         Assert.Empty(Directory.GetFiles(Path.Combine(Spool, "receipts"), "*.receipt"));
     }
 

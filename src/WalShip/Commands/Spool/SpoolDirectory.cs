@@ -183,12 +183,16 @@ public sealed class SpoolLock(Microsoft.Win32.SafeHandles.SafeFileHandle handle)
 }
 
 /// <summary>Proof that a pushed-ahead file is in the archive: what was stored where, and which local
-/// file it came from (size and mtime are a cheap precheck; the SHA-256 is the real one).</summary>
+/// file it came from (size and mtime are a cheap precheck; the XXH128 of the bytes read for the upload
+/// is the real one).</summary>
 public sealed class PushReceipt
 {
     [JsonPropertyName("repository")] public string Repository { get; init; } = "";
     [JsonPropertyName("key")] public string Key { get; init; } = "";
     [JsonPropertyName("raw_sha256")] public string RawSha256 { get; init; } = "";
+    /// <summary>XXH128 of the local file, from the same read whose SHA-256 is <see cref="RawSha256"/>.
+    /// Empty in receipts of older versions, which then never match: the file is pushed normally.</summary>
+    [JsonPropertyName("local_xxh128")] public string LocalXxHash128 { get; init; } = "";
     [JsonPropertyName("raw_length")] public long RawLength { get; init; }
     [JsonPropertyName("stored_length")] public long StoredLength { get; init; }
     [JsonPropertyName("mtime_utc_ticks")] public long MtimeUtcTicks { get; init; }
