@@ -66,9 +66,9 @@ public static class Prefetch
                 SpoolDirectory.TryDelete(recordPath);
                 // The worker verified the SHA-256 when it wrote the entry; the spool checksum proves the
                 // bytes unchanged since, in a fraction of the time (the page checks still run).
-                var digest = LocalFile.Digest(temp, name, LocalChecksum.XxHash128);
+                var digest = LocalFile.Digest(temp, name);
                 problem = digest.Length != record!.RawLength ? $"{digest.Length} bytes, the record says {record.RawLength}"
-                    : digest.ChecksumHex != record.SpoolXxHash128 ? "its checksum does not match the record"
+                    : digest.XxHash128Hex != record.SpoolXxHash128 ? "its checksum does not match the record"
                     : digest.PageSystemIdentifier != spool.SystemIdentifier ? $"its pages carry system identifier {digest.PageSystemIdentifier}"
                     : null;
             }

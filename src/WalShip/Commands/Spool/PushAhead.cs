@@ -56,13 +56,13 @@ public sealed class PushAhead(SpoolDirectory spool, Repository repository, ILogg
                 LocalFileDigest digest;
                 try
                 {
-                    digest = LocalFile.Digest(fullPath, name, LocalChecksum.XxHash128);
+                    digest = LocalFile.Digest(fullPath, name);
                 }
                 catch (WalFormatException e)
                 {
                     throw new StorageException(ErrorClass.Corrupt, $"refusing to archive {fullPath}: {e.Message}");
                 }
-                if (digest.ChecksumHex != receipt.LocalXxHash128 || digest.Length != receipt.RawLength)
+                if (digest.XxHash128Hex != receipt.LocalXxHash128 || digest.Length != receipt.RawLength)
                     problem = "the file's checksum differs from the one pushed ahead";
                 else if (await repository.Store.GetLengthAsync(receipt.Key, cancellationToken) is null)
                     problem = $"{repository.Store.Describe(receipt.Key)} is gone from the archive";
