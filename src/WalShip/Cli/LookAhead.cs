@@ -91,13 +91,18 @@ public static class LookAhead
     {
         try
         {
-            if (Spool(settings, dataDirectory, logger, create: true) is not { } spool || spool.IsLocked(lockName) || !worthIt(spool))
+            if (Spool(settings, dataDirectory, logger, create: true) is not { } spool)
+                return;
+            // Held from here into the worker, which inherits it: a check that only looked would leave a gap
+            // until the worker locks for itself, in which the next call starts a second worker.
+            using var held = spool.TryLock(lockName);
+            if (held is null || !worthIt(spool))
                 return;
             var arguments = new List<string> { worker.Name, fileName, $"--{OptionSpec.PgData.Name}={dataDirectory}" };
             foreach (var (flag, value) in flags)
                 if (flag != OptionSpec.PgData.Name)
                     arguments.Add($"--{flag}={value}");
-            int pid = SelfLauncher.StartDetached(arguments, spool.WorkerLogPath);
+            int pid = SelfLauncher.StartDetached(arguments, spool.WorkerLogPath, held);
             logger.LogDebug("{Worker} started (pid {Pid}), log {Log}", worker.Name, pid, spool.WorkerLogPath);
         }
         catch (Exception e)

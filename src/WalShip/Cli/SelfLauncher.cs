@@ -1,11 +1,13 @@
 using System.Runtime.InteropServices;
+using WalShip.Commands.Spool;
 
 namespace WalShip.Cli;
 
 /// <summary>
 /// Starts walship again as a detached worker: the same binary (Environment.ProcessPath), an argument
 /// list (never a shell), a new session (so PostgreSQL stopping its archiver's process group, or a
-/// terminal closing, does not reach it), stdin from /dev/null and stdout/stderr appended to a log file.
+/// terminal closing, does not reach it), stdin from /dev/null, stdout/stderr appended to a log file and
+/// the caller's spool lock on descriptor 3, so that the worker holds it from its first instruction on.
 /// The caller does not wait: it exits as soon as its own work is done. This is the one place in walship
 /// that starts a process (tests/WalShip.Tests/Docs/ArchitectureTests.cs).
 /// </summary>
@@ -14,8 +16,9 @@ public static unsafe partial class SelfLauncher
     /// <summary>Log files are cut back to nothing when they pass this size, so a spool never grows without bound.</summary>
     private const long MaxLogBytes = 1 << 20;
 
-    /// <summary>Starts the worker; returns its pid, or throws <see cref="IOException"/>.</summary>
-    public static int StartDetached(IReadOnlyList<string> arguments, string logPath)
+    /// <summary>Starts the worker, sharing <paramref name="held"/> with it (<see cref="SpoolDirectory.TakeOverLock"/>);
+    /// returns its pid, or throws <see cref="IOException"/>.</summary>
+    public static int StartDetached(IReadOnlyList<string> arguments, string logPath, SpoolLock held)
     {
         string binary = Environment.ProcessPath ?? throw new IOException("cannot tell where the walship binary is");
         bool truncate = File.Exists(logPath) && new FileInfo(logPath).Length > MaxLogBytes;
@@ -37,14 +40,19 @@ public static unsafe partial class SelfLauncher
         {
             Check(posix_spawn_file_actions_init(fileActions), "posix_spawn_file_actions_init");
             Check(posix_spawnattr_init(attributes), "posix_spawnattr_init");
+            bool lockReferenced = false;
             try
             {
+                held.Handle.DangerousAddRef(ref lockReferenced);
+                // First, so that the opens below cannot take the lock's descriptor number should it be 0 to 2;
+                // glibc clears close-on-exec even when the lock is on descriptor 3 already.
+                Check(posix_spawn_file_actions_adddup2(fileActions, (int)held.Handle.DangerousGetHandle(), SpoolLock.HandedOverDescriptor), "adddup2 lock");
                 int logFlags = OpenWriteOnly | OpenCreate | (truncate ? OpenTruncate : OpenAppend);
                 Check(posix_spawn_file_actions_addopen(fileActions, 0, devNull, OpenReadOnly, 0), "addopen stdin");
                 Check(posix_spawn_file_actions_addopen(fileActions, 1, log, logFlags, 0b110_000_000), "addopen stdout");
                 Check(posix_spawn_file_actions_adddup2(fileActions, 1, 2), "adddup2 stderr");
                 // Nothing PostgreSQL's archiver or startup process left open (its pipes) goes with the worker.
-                Check(posix_spawn_file_actions_addclosefrom_np(fileActions, 3), "addclosefrom");
+                Check(posix_spawn_file_actions_addclosefrom_np(fileActions, SpoolLock.HandedOverDescriptor + 1), "addclosefrom");
                 Check(posix_spawnattr_setflags(attributes, SpawnSetSid), "posix_spawnattr_setflags");
                 int pid;
                 fixed (IntPtr* argvPointer = argvPointers)
@@ -54,6 +62,8 @@ public static unsafe partial class SelfLauncher
             }
             finally
             {
+                if (lockReferenced)
+                    held.Handle.DangerousRelease();
                 posix_spawn_file_actions_destroy(fileActions);
                 posix_spawnattr_destroy(attributes);
             }

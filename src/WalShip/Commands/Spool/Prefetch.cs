@@ -119,7 +119,7 @@ public static class Prefetch
     {
         if (!WalFileName.TryParse(requestedName, out var requested) || requested.Kind != WalFileKind.Segment)
             throw new StorageException(ErrorClass.Usage, $"'{requestedName}' is not a WAL segment name");
-        using var held = spool.TryLock(LockName);
+        using var held = spool.TakeOverLock(LockName);
         if (held is null)
         {
             logger.LogDebug("prefetch: another worker holds the lock");

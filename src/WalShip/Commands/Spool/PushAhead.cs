@@ -140,7 +140,7 @@ public sealed class PushAhead(SpoolDirectory spool, Repository repository, ILogg
     /// </summary>
     public async Task<int> RunWorkerAsync(string dataDirectory, string justPushed, int maxFiles, long maxBytes, int compressionLevel, int compressionThreads, CancellationToken cancellationToken)
     {
-        using var held = spool.TryLock(LockName);
+        using var held = spool.TakeOverLock(LockName);
         if (held is null)
         {
             logger.LogDebug("push-ahead: another worker holds the lock");

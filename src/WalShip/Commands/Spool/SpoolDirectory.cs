@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
+using Microsoft.Win32.SafeHandles;
 using WalShip.Storage;
 
 namespace WalShip.Commands.Spool;
@@ -37,6 +38,8 @@ public sealed partial class SpoolDirectory
     public string PrefetchedPath(string fileName) => System.IO.Path.Join(PrefetchPath, fileName);
 
     public string PrefetchRecordPath(string fileName) => System.IO.Path.Join(PrefetchPath, fileName + ".record");
+
+    private string LockPath(string name) => System.IO.Path.Join(Path, name + ".lock");
 
     /// <summary>
     /// Where the spool of this cluster is: <c>--spool-dir</c>, else <c>$XDG_CACHE_HOME/walship</c>, else
@@ -100,25 +103,62 @@ public sealed partial class SpoolDirectory
     /// <summary>Takes the named exclusive lock without waiting, or returns null when another process
     /// holds it. The kernel drops a flock when its holder dies, so a killed worker never leaves a
     /// stale lock behind.</summary>
-    public SpoolLock? TryLock(string name)
+    public SpoolLock? TryLock(string name) => Lock(OpenLockFile(name));
+
+    /// <summary>
+    /// The lock a worker runs under: the one its launcher took and handed over on
+    /// <see cref="SpoolLock.HandedOverDescriptor"/> (see SelfLauncher), so that from the launcher's check to
+    /// the worker's exit the lock is never free and no second worker starts; else, for a worker started by
+    /// hand, taken now like <see cref="TryLock"/>. Null when another process holds it.
+    /// </summary>
+    public SpoolLock? TakeOverLock(string name)
     {
-        string path = System.IO.Path.Join(Path, name + ".lock");
+        var file = OpenLockFile(name);
+        if (!IsOpenOn(SpoolLock.HandedOverDescriptor, file))
+            return Lock(file);
+        file.Dispose();
+        // flock on the launcher's own open file: it holds the lock already, so this only confirms it.
+        return Lock(new SafeFileHandle(SpoolLock.HandedOverDescriptor, ownsHandle: true));
+    }
+
+    private SafeFileHandle OpenLockFile(string name)
+    {
+        string path = LockPath(name);
         // Opened with open(2), not File.OpenHandle: .NET takes a shared flock of its own on every file it
         // opens, which would collide with the worker's exclusive one and fail the open itself.
         int fd = Open(path, OpenReadWrite | OpenCreate | OpenCloseOnExec, 0b110_000_000);
         if (fd < 0)
             throw new IOException($"cannot open {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
-        var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
-        if (Flock(fd, LockExclusive | LockNonBlocking) == 0)
-            return new SpoolLock(handle);
-        handle.Dispose();
+        return new SafeFileHandle(fd, ownsHandle: true);
+    }
+
+    private static SpoolLock? Lock(SafeFileHandle file)
+    {
+        if (Flock((int)file.DangerousGetHandle(), LockExclusive | LockNonBlocking) == 0)
+            return new SpoolLock(file);
+        file.Dispose();
         return null;
+    }
+
+    /// <summary>Whether <paramref name="descriptor"/> is open on the same file as <paramref name="file"/>: the
+    /// kernel names both by the file's real path (a descriptor not open, or open on anything else, differs).</summary>
+    private static bool IsOpenOn(int descriptor, SafeFileHandle file)
+    {
+        try
+        {
+            return new FileInfo($"/proc/self/fd/{descriptor}").LinkTarget is { } target
+                   && target == new FileInfo($"/proc/self/fd/{file.DangerousGetHandle()}").LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Whether some process holds the named lock right now.</summary>
     public bool IsLocked(string name)
     {
-        if (!File.Exists(System.IO.Path.Join(Path, name + ".lock")))
+        if (!File.Exists(LockPath(name)))
             return false;
         using var held = TryLock(name);
         return held is null;
@@ -176,9 +216,16 @@ public sealed partial class SpoolDirectory
     private static partial int Flock(int fd, int operation);
 }
 
-/// <summary>A held spool lock; disposing closes the file, which releases it.</summary>
-public sealed class SpoolLock(Microsoft.Win32.SafeHandles.SafeFileHandle handle) : IDisposable
+/// <summary>A held spool lock; disposing closes the file, which releases it unless a worker started
+/// meanwhile shares it (<see cref="SpoolDirectory.TakeOverLock"/>).</summary>
+public sealed class SpoolLock(SafeFileHandle handle) : IDisposable
 {
+    /// <summary>Where a launched worker finds the lock its launcher held for it.</summary>
+    public const int HandedOverDescriptor = 3;
+
+    /// <summary>The open lock file; a flock belongs to it, and so to every process it is passed on to.</summary>
+    public SafeFileHandle Handle => handle;
+
     public void Dispose() => handle.Dispose();
 }
 
