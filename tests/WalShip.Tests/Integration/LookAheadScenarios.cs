@@ -17,7 +17,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
 {
     protected const ulong ClusterId = SyntheticWal.DefaultSystemIdentifier;
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(90);
-    private readonly List<string> _dataDirectories = [];
+    private readonly List<string> _spoolRoots = [];
 
     protected TestTempDir Tmp { get; private set; } = null!;
     protected RepositoryBackend Repo { get; private set; } = null!;
@@ -35,15 +35,14 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Tmp = TestPaths.CreateTempDir("walship-ahead");
-        SpoolRoot = Tmp.CreateSubdirectory("spool");
+        SpoolRoot = CreateSpoolRoot("spool");
         Repo = await CreateBackendAsync();
     }
 
     public virtual async Task DisposeAsync()
     {
-        foreach (string data in _dataDirectories)
-            foreach (int pid in Workers.Find(data))
-                Workers.Kill(pid);
+        foreach (int pid in RunningWorkers())
+            LockHolders.Kill(pid);
         await Repo.DisposeAsync();
         await Tmp.DisposeAsync();
     }
@@ -78,7 +77,6 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
                 File.WriteAllText(Path.Combine(data, "pg_wal", "archive_status", file + ".ready"), "");
         }
         PgUser.ChownToPostgres(data, recursive: true);
-        _dataDirectories.Add(data);
         return data;
     }
 
@@ -108,14 +106,29 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
 
     protected string WorkerLog => File.Exists(Path.Combine(Spool, "worker.log")) ? File.ReadAllText(Path.Combine(Spool, "worker.log")) : "";
 
-    /// <summary>Waits until no look-ahead worker of <paramref name="data"/> runs.</summary>
-    protected async Task WaitForWorkersAsync(string data)
+    /// <summary>A spool root (WALSHIP_SPOOL_DIR) whose workers <see cref="RunningWorkers"/> sees.</summary>
+    protected string CreateSpoolRoot(string name)
+    {
+        string root = Tmp.CreateSubdirectory(name);
+        _spoolRoots.Add(root);
+        return root;
+    }
+
+    /// <summary>The look-ahead workers running on this test's spools: the processes holding a spool's lock.
+    /// A push or fetch hands the lock to the worker it starts before it returns, so a worker is seen here
+    /// from then on, even before it has run at all.</summary>
+    protected List<int> RunningWorkers() => LockHolders.Find(_spoolRoots
+        .SelectMany(root => Directory.EnumerateDirectories(root))
+        .SelectMany(spool => Directory.EnumerateFiles(spool, "*.lock")));
+
+    /// <summary>Waits until no look-ahead worker runs on this test's spools.</summary>
+    protected async Task WaitForWorkersAsync()
     {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
-        while (Workers.Find(data).Count > 0)
+        while (RunningWorkers().Count > 0)
         {
             if (DateTime.UtcNow > until)
-                throw new TimeoutException($"look-ahead worker of {data} still running after 60 s; log:\n{WorkerLog}");
+                throw new TimeoutException($"look-ahead worker still running after 60 s; log:\n{WorkerLog}");
             await Task.Delay(50);
         }
     }
@@ -141,9 +154,9 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         // The first call pushes its own file and leaves the rest to a worker; wait for it, so that the
         // calls that follow meet receipts rather than race the worker.
         var calls = await ArchiveAllAsync(data, env, stopAfter: 1);
-        await WaitForWorkersAsync(data);
+        await WaitForWorkersAsync();
         calls.AddRange(await ArchiveAllAsync(data, env));
-        await WaitForWorkersAsync(data);
+        await WaitForWorkersAsync();
 
         string log = string.Join("\n", calls.Select(c => c.StdErr)) + "\n" + WorkerLog;
         foreach (string file in files)
@@ -166,7 +179,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         string data = DataDirectory("primary", null, files.Select(f => (f, SegmentBytes(f))), ready: true);
         var env = Env(("WALSHIP_PUSH_AHEAD", "8"));
         await ArchiveAllAsync(data, env, stopAfter: 1);
-        await WaitForWorkersAsync(data);
+        await WaitForWorkersAsync();
         // The worker left the archiver's next file (2) alone and pushed 3..7.
         foreach (string file in files.Skip(2))
             Assert.True(File.Exists(Path.Combine(Spool, "receipts", file + ".receipt")), $"no receipt for {file}; worker log:\n{WorkerLog}");
@@ -249,7 +262,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
 
         var first = await FetchAsync(standby, env, SegmentName(1, 2));
         Assert.True(first.ExitCode == 0, first.ToString());
-        await WaitForWorkersAsync(standby);
+        await WaitForWorkersAsync();
         // Segment 3 holds the switch point, so from there on recovery reads timeline 2.
         Assert.True(SpoolEntries().SequenceEqual([SegmentName(2, 3), SegmentName(2, 4), SegmentName(2, 5), SegmentName(2, 6)]),
             $"spool: {string.Join(", ", SpoolEntries())}\nfetch: {first.StdErr}\nworker log:\n{WorkerLog}");
@@ -258,7 +271,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         Assert.True(hit.ExitCode == 0, hit.ToString());
         Assert.Contains("restored from the prefetch spool", hit.StdErr);
         Assert.Equal(archived[SegmentName(2, 3)], File.ReadAllBytes(Path.Combine(standby, "pg_wal", "RECOVERYXLOG")));
-        await WaitForWorkersAsync(standby);
+        await WaitForWorkersAsync();
 
         // The timeline-1 file of the same segment is another name: never served from the spool.
         var otherTimeline = await FetchAsync(standby, Env(), SegmentName(1, 4));
@@ -273,7 +286,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         Assert.DoesNotContain("prefetch spool", rewind.StdErr);
         Assert.Equal(archived[SegmentName(2, 4)], File.ReadAllBytes(Path.Combine(standby, "pg_wal", SegmentName(2, 4))));
         Assert.True(File.Exists(entry));
-        Assert.Empty(Workers.Find(standby));
+        Assert.Empty(RunningWorkers());
 
         // A spool entry damaged after it was verified is caught again and the archive serves the file.
         string damaged = Path.Combine(Spool, "prefetch", SegmentName(2, 5));
@@ -298,7 +311,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         {
             var fetch = await FetchAsync(standby, env, SegmentName(1, segment));
             Assert.True(fetch.ExitCode == 0, fetch.ToString());
-            await WaitForWorkersAsync(standby);
+            await WaitForWorkersAsync();
             var entries = SpoolEntries();
             Assert.True(entries.Length == 2, $"spool after {segment}: {string.Join(", ", entries)}; log:\n{WorkerLog}");
             Assert.True(entries.Sum(e => new FileInfo(Path.Combine(Spool, "prefetch", e)).Length) <= 2560 * 1024);
@@ -309,7 +322,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         var countBound = Env(("WALSHIP_PREFETCH", "3"));
         var far = await FetchAsync(standby, countBound, SegmentName(2, 4));
         Assert.True(far.ExitCode == 0, far.ToString());
-        await WaitForWorkersAsync(standby);
+        await WaitForWorkersAsync();
         Assert.Equal([SegmentName(2, 5), SegmentName(2, 6), SegmentName(2, 7)], SpoolEntries());
     }
 
@@ -317,8 +330,8 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
     public async Task EndToEnd_APrimaryUnderPgbenchWithPushAhead_AndAStandbyWithPrefetch_EndWithIdenticalData()
     {
         var catchUp = TimeSpan.FromSeconds(90);
-        string primarySpool = Tmp.CreateSubdirectory("spool-primary");
-        string standbySpool = Tmp.CreateSubdirectory("spool-standby");
+        string primarySpool = CreateSpoolRoot("spool-primary");
+        string standbySpool = CreateSpoolRoot("spool-standby");
         await using var primary = await PgCluster.InitAsync("primary", Tmp);
         primary.AppendConfig("""
             archive_mode = on
@@ -326,10 +339,8 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
             wal_level = replica
             """);
         await primary.StartAsync(Env(("WALSHIP_SPOOL_DIR", primarySpool), ("WALSHIP_PUSH_AHEAD", "8")));
-        _dataDirectories.Add(primary.DataDir);
         await primary.PgBenchInitAsync(scale: 1);
         await using var standby = await PgCluster.BaseBackupAsync(primary, "standby");
-        _dataDirectories.Add(standby.DataDir);
 
         // A backlog for push-ahead to work on: archiving is off while pgbench fills a dozen segments.
         for (int i = 0; i < 12; i++)
@@ -371,8 +382,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
             Assert.Equal(await primary.QueryAsync(sql), await standby.QueryAsync(sql));
         Assert.Equal("t", await standby.QueryAsync("select pg_is_in_recovery()"));
 
-        await WaitForWorkersAsync(primary.DataDir);
-        await WaitForWorkersAsync(standby.DataDir);
+        await WaitForWorkersAsync();
         string primaryLog = primary.ReadLog();
         string standbyLog = standby.ReadLog();
         Assert.True(Count(primaryLog, "receipt verified") >= 1, "no push ended on a push-ahead receipt:\n" + primary.ReadLogTail(60));
@@ -381,33 +391,64 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         Assert.DoesNotContain("ignoring its", primaryLog + standbyLog);
     }
 
-    /// <summary>Look-ahead workers, found by their command line in /proc.</summary>
-    protected static class Workers
+    /// <summary>
+    /// The processes holding a flock on one of some files: /proc/PID/fd names the files a process
+    /// has open and /proc/PID/fdinfo/FD lists the locks held through each. Taking the lock to test it, as
+    /// <c>SpoolDirectory.IsLocked</c> does, would for that moment make a push or fetch think a worker runs
+    /// and start none; and a worker's command line in /proc is empty until its exec has finished, which can
+    /// be well after the call that started it has returned.
+    /// </summary>
+    protected static class LockHolders
     {
-        public static List<int> Find(string dataDirectory)
+        public static List<int> Find(IEnumerable<string> lockFiles)
         {
-            var pids = new List<int>();
-            foreach (string dir in Directory.GetDirectories("/proc"))
+            var wanted = lockFiles.Select(RealPath).ToHashSet();
+            var holders = new List<int>();
+            foreach (string process in Directory.GetDirectories("/proc"))
             {
-                if (!int.TryParse(Path.GetFileName(dir), out int pid))
+                if (!int.TryParse(Path.GetFileName(process), out int pid))
                     continue;
                 try
                 {
-                    string[] args = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
-                    if (args.Any(a => a is "push-ahead-worker" or "prefetch-worker") && args.Contains($"--pgdata={dataDirectory}"))
-                        pids.Add(pid);
+                    if (Directory.GetFileSystemEntries(Path.Combine(process, "fd")).Any(fd =>
+                            new FileInfo(fd).LinkTarget is { } file && wanted.Contains(file)
+                            && File.ReadAllText(Path.Combine(process, "fdinfo", Path.GetFileName(fd))).Contains(" FLOCK ", StringComparison.Ordinal)))
+                        holders.Add(pid);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
+                    // the process ended while we looked
                 }
             }
-            return pids;
+            return holders;
         }
 
         public static void Kill(int pid) => _ = kill(pid, 9);
 
+        /// <summary>The path the kernel shows in /proc/PID/fd: every symbolic link resolved.</summary>
+        private static string RealPath(string path)
+        {
+            IntPtr resolved = realpath(path, IntPtr.Zero);
+            if (resolved == IntPtr.Zero)
+                throw new IOException($"realpath {path}: {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}");
+            try
+            {
+                return Marshal.PtrToStringUTF8(resolved)!;
+            }
+            finally
+            {
+                free(resolved);
+            }
+        }
+
         [DllImport("libc", SetLastError = true)]
         private static extern int kill(int pid, int signal);
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern IntPtr realpath(string path, IntPtr resolved);
+
+        [DllImport("libc")]
+        private static extern void free(IntPtr pointer);
     }
 }
 
@@ -458,10 +499,10 @@ public sealed class S3LookAheadScenarios : LookAheadScenarios
             Assert.True(DateTime.UtcNow < until, "the worker never started pushing; log:\n" + WorkerLog);
             await Task.Delay(20);
         }
-        var workers = Workers.Find(data);
+        var workers = RunningWorkers();
         Assert.Single(workers);
-        Workers.Kill(workers[0]);
-        await WaitForWorkersAsync(data);
+        LockHolders.Kill(workers[0]);
+        await WaitForWorkersAsync();
         // The proxy still forwards the dead worker's delayed PUTs, cut short: s3rver keeps such partial
         // bodies (AWS would not). Let them land first, as they would have had the kill come later.
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -469,7 +510,7 @@ public sealed class S3LookAheadScenarios : LookAheadScenarios
         // The dead worker's lock went with it: the archiver's next calls push, start a new worker, and finish.
         _proxy.Rule = FaultRules.Always(FaultAction.PassThrough);
         await ArchiveAllAsync(data, env);
-        await WaitForWorkersAsync(data);
+        await WaitForWorkersAsync();
         Assert.Contains("push-ahead: pushed", WorkerLog);
         foreach (string file in files)
             Assert.Equal(SegmentBytes(file), await ArchivedContentAsync(file));
