@@ -142,7 +142,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         return File.ReadAllBytes(Path.Combine(data, "pg_wal", file));
     }
 
-    private static int Count(string text, string pattern) => Regex.Matches(text, Regex.Escape(pattern)).Count;
+    protected static int Count(string text, string pattern) => Regex.Matches(text, Regex.Escape(pattern)).Count;
 
     [Fact]
     public async Task PushAhead_StoresEachWaitingFileOnce_AndTheArchiversLaterCallsEndOnTheirReceipts()
@@ -237,7 +237,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
 
     /// <summary>Archives timeline 1 (segments 1..6), 00000002.history switching at segment 3, and timeline 2
     /// (segments 3..8), as a primary and its promoted standby would.</summary>
-    private async Task<Dictionary<string, byte[]>> ArchiveTwoTimelinesAsync()
+    protected async Task<Dictionary<string, byte[]>> ArchiveTwoTimelinesAsync()
     {
         var files = new Dictionary<string, byte[]>();
         foreach (int i in Enumerable.Range(1, 6))
@@ -250,7 +250,7 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         return files;
     }
 
-    private string[] SpoolEntries() => Directory.GetFiles(Path.Combine(Spool, "prefetch"))
+    protected string[] SpoolEntries() => Directory.GetFiles(Path.Combine(Spool, "prefetch"))
         .Select(Path.GetFileName).Where(f => f!.Length == 24).Order(StringComparer.Ordinal).ToArray()!;
 
     [Fact]
@@ -481,6 +481,39 @@ public sealed class S3LookAheadScenarios : LookAheadScenarios
 
     protected override int? PutCount(string fileName) =>
         _proxy.Log().Count(e => e.Method == "PUT" && e.Target.Split('?')[0].EndsWith("/" + RepositoryBackend.SegmentKey(fileName), StringComparison.Ordinal));
+
+    [Fact]
+    public async Task AStartedWorker_HoldsItsLockBeforeTheCallReturns_SoTheNextCallStartsNoSecondOne()
+    {
+        await ArchiveTwoTimelinesAsync();
+        string standby = DataDirectory("standby", "standby.signal", [], ready: false);
+        var env = Env(("WALSHIP_PREFETCH", "4"), ("WALSHIP_LOG_LEVEL", "debug"));
+        // Timeline 2's segments wait 3 s in the proxy, so the worker fetching them is certainly still running
+        // at every look below, however slowly this machine runs the test.
+        var workerDownloads = Enumerable.Range(3, 4).Select(i => RepositoryBackend.SegmentKey(SegmentName(2, i))).ToList();
+        _proxy.Rule = FaultRules.Matching(r => r.Method == "GET" && workerDownloads.Any(key => r.Path.EndsWith("/" + key, StringComparison.Ordinal)),
+            FaultAction.Delay(TimeSpan.FromSeconds(3)));
+
+        Assert.Empty(RunningWorkers());
+        var first = await FetchAsync(standby, env, SegmentName(1, 2));
+        Assert.True(first.ExitCode == 0, first.ToString());
+        Assert.Contains("prefetch-worker started", first.StdErr);
+        // No waiting: the worker may not have run a single instruction yet, but it holds the lock already.
+        var workers = RunningWorkers();
+        Assert.True(workers.Count == 1, $"{workers.Count} processes hold the spool's lock right after the call returned");
+
+        // Recovery's next call, while the spool is still empty: the lock tells it a worker runs.
+        var next = await FetchAsync(standby, env, SegmentName(2, 3));
+        Assert.True(next.ExitCode == 0, next.ToString());
+        Assert.DoesNotContain("prefetch-worker started", next.StdErr);
+        Assert.Equal(workers, RunningWorkers());
+
+        _proxy.Rule = FaultRules.Always(FaultAction.PassThrough);
+        await WaitForWorkersAsync();
+        Assert.True(Count(WorkerLog, "prefetch: ") == 1, WorkerLog);
+        Assert.DoesNotContain("another worker holds the lock", WorkerLog);
+        Assert.Equal([SegmentName(2, 3), SegmentName(2, 4), SegmentName(2, 5), SegmentName(2, 6)], SpoolEntries());
+    }
 
     [Fact]
     public async Task PushAhead_WorkerKilledMidBatch_LosesNothing_AndTheNextCallsRecover()
