@@ -13,18 +13,14 @@ namespace WalShip.Tests.Integration;
 /// prefetch follows a timeline switch, never serves pg_rewind and keeps its bounds. Runs once per
 /// repository kind, the S3 one through a pass-through <see cref="FaultProxy"/> that counts requests.
 /// </summary>
-public abstract partial class LookAheadScenarios : IAsyncLifetime
+public abstract partial class LookAheadScenarios() : RepositoryKindScenarios("walship-ahead")
 {
     protected const ulong ClusterId = SyntheticWal.DefaultSystemIdentifier;
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(90);
     private readonly List<string> _dataDirectories = [];
 
-    protected TestTempDir Tmp { get; private set; } = null!;
-    protected RepositoryBackend Repo { get; private set; } = null!;
     protected string SpoolRoot { get; private set; } = null!;
     protected string Spool => Path.Combine(SpoolRoot, ClusterId.ToString());
-
-    protected abstract Task<RepositoryBackend> CreateBackendAsync();
 
     /// <summary>PUTs of one object's key as the store saw them, or null where requests cannot be counted.</summary>
     protected abstract int? PutCount(string fileName);
@@ -32,23 +28,22 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
     /// <summary>walship's environment for this repository (through the proxy for S3).</summary>
     protected virtual Dictionary<string, string> RepoEnvironment() => new(Repo.Environment);
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        Tmp = TestPaths.CreateTempDir("walship-ahead");
+        await base.InitializeAsync();
         SpoolRoot = Tmp.CreateSubdirectory("spool");
-        Repo = await CreateBackendAsync();
     }
 
-    public virtual async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
         foreach (string data in _dataDirectories)
             foreach (int pid in Workers.Find(data))
                 Workers.Kill(pid);
-        await Repo.DisposeAsync();
-        await Tmp.DisposeAsync();
+        await base.DisposeAsync();
     }
 
-    protected Dictionary<string, string> Env(params (string Key, string Value)[] extra)
+    /// <summary>walship's environment for the repository and the test's spool directory.</summary>
+    protected override Dictionary<string, string> Env(params (string Key, string Value)[] extra)
     {
         var env = RepoEnvironment();
         env["WALSHIP_SPOOL_DIR"] = SpoolRoot;
@@ -308,13 +303,8 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         var catchUp = TimeSpan.FromSeconds(90);
         string primarySpool = Tmp.CreateSubdirectory("spool-primary");
         string standbySpool = Tmp.CreateSubdirectory("spool-standby");
-        await using var primary = await PgCluster.InitAsync("primary", Tmp);
-        primary.AppendConfig("""
-            archive_mode = on
-            archive_command = 'false'
-            wal_level = replica
-            """);
-        await primary.StartAsync(Env(("WALSHIP_SPOOL_DIR", primarySpool), ("WALSHIP_PUSH_AHEAD", "8")));
+        await using var primary = await StartArchivingPrimaryAsync(env: Env(("WALSHIP_SPOOL_DIR", primarySpool), ("WALSHIP_PUSH_AHEAD", "8")),
+            archiveCommand: "false");
         _dataDirectories.Add(primary.DataDir);
         await primary.PgBenchInitAsync(scale: 1);
         await using var standby = await PgCluster.BaseBackupAsync(primary, "standby");
@@ -335,16 +325,10 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
             await primary.SwitchWalAsync();
         }
         await primary.QueryAsync("create table marker as select 1 as done");
-        string last = await primary.SwitchWalAsync();
-        await primary.WaitForAsync(
-            async () => string.CompareOrdinal(await primary.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), last) >= 0,
-            catchUp, $"archiving of {last}");
+        await primary.SwitchWalAndWaitArchivedAsync(catchUp);
 
         // The standby replays every byte after its base backup from the archive, through the prefetch spool.
-        standby.AppendConfig($"""
-            restore_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " fetch %f %p")}
-            wal_retrieve_retry_interval = '200ms'
-            """);
+        ConfigureRestore(standby);
         standby.CreateSignalFile("standby.signal");
         await standby.StartAsync(Env(("WALSHIP_SPOOL_DIR", standbySpool), ("WALSHIP_PREFETCH", "8")));
         await standby.WaitForAsync(async () => await standby.QueryAsync("select count(*) from pg_class where relname = 'marker'") == "1",
