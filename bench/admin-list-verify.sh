@@ -11,17 +11,14 @@
 #   defaults: 100000 objects each; 16 MiB segments for list; verify's segment size defaults to list's.
 #   BENCH_RUNS=list-s3,verify-s3,list-file,verify-file picks the runs (default all four).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 LIST_N="${1:-100000}"
 VERIFY_N="${2:-100000}"
 LIST_SEG="${3:-16777216}"
 VERIFY_SEG="${4:-$LIST_SEG}"
 RUNS="${BENCH_RUNS:-list-s3,verify-s3,list-file,verify-file}"
 BIN="${WALSHIP_BIN:-$ROOT/artifacts/bin/walship}"
-if [ -n "${BENCH_DIR:-}" ]; then WORK="$BENCH_DIR"; mkdir -p "$WORK"; KEEP=1; else WORK="$(mktemp -d /tmp/walship-bench-admin-XXXXXX)"; KEEP=0; fi
-S3RVER_PID=""
-cleanup() { [ -n "$S3RVER_PID" ] && kill "$S3RVER_PID" 2>/dev/null; [ "$KEEP" = 1 ] || rm -rf "$WORK"; }
-trap cleanup EXIT
+if [ -n "${BENCH_DIR:-}" ]; then WORK="$BENCH_DIR"; mkdir -p "$WORK"; else bench_work_dir /tmp/walship-bench-admin-XXXXXX; fi
 
 dotnet build "$ROOT/bench/WalShip.Bench" -c Release -nologo -v q >/dev/null
 GEN="dotnet $ROOT/bench/WalShip.Bench/bin/Release/net10.0/WalShip.Bench.dll"
@@ -40,11 +37,8 @@ make_once s3rver "$WORK/s3/bench-bucket/$VERIFY_NAME" "$VERIFY_N" "$VERIFY_SEG"
 make_once file "$WORK/file/$LIST_NAME" "$LIST_N" "$LIST_SEG" copies
 make_once file "$WORK/file/$VERIFY_NAME" "$VERIFY_N" "$VERIFY_SEG"
 
-node --openssl-legacy-provider "$ROOT/tests/s3rver/node_modules/s3rver/bin/s3rver.js" \
-  --directory "$WORK/s3" --address 127.0.0.1 --port 0 --no-vhost-buckets >"$WORK/s3rver.log" 2>&1 &
-S3RVER_PID=$!
-for _ in $(seq 1 100); do grep -q "listening on" "$WORK/s3rver.log" && break; sleep 0.1; done
-PORT="$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$WORK/s3rver.log" | head -1)"
+# Not --silent: the log counts the ListObjectsV2 requests.
+start_s3rver "$WORK/s3" 0 --no-vhost-buckets
 
 export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p' | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -52,22 +46,20 @@ s3rver_cpu() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$S3RVER_PID/sta
 timed() { # run name, label, then walship arguments
   local run="$1" label="$2"; shift 2
   [[ ",$RUNS," == *",$run,"* ]] || return 0
-  local start end server_before server_after requests_before
+  local server_before server_after requests_before
   server_before=$(s3rver_cpu); requests_before=$(grep -c 'list-type=2' "$WORK/s3rver.log" || true)
-  start=$(date +%s.%N)
-  /usr/bin/time -f '%U %S %M' -o "$WORK/time.txt" "$BIN" "$@" >"$WORK/out.json" 2>"$WORK/err.log" \
+  wall_time /usr/bin/time -f '%U %S %M' -o "$WORK/time.txt" "$BIN" "$@" >"$WORK/out.json" 2>"$WORK/err.log" \
     || { echo "$label failed:"; cat "$WORK/err.log"; tail -c 2000 "$WORK/out.json"; exit 1; }
-  end=$(date +%s.%N)
   server_after=$(s3rver_cpu)
   read -r user sys rss <"$WORK/time.txt"
   local server=""
   [[ "$run" == *-s3 ]] && server="$(printf 's3rver CPU %6.1f s, %d ListObjectsV2' "$(echo "$server_after - $server_before" | bc)" \
     "$(( $(grep -c 'list-type=2' "$WORK/s3rver.log" || true) - requests_before ))")"
-  printf '%-20s %7.1f s wall  walship CPU %6.1f s  peak RSS %4d MiB  %7s objects  %s\n' "$label" "$(echo "$end - $start" | bc)" \
+  printf '%-20s %7.1f s wall  walship CPU %6.1f s  peak RSS %4d MiB  %7s objects  %s\n' "$label" "$(echo "scale=3; $WALL_MS / 1000" | bc)" \
     "$(echo "$user + $sys" | bc)" "$((rss / 1024))" \
     "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["totals"]["objects"] if "totals" in d else d["checked_objects"])' "$WORK/out.json")" "$server"
 }
-S3=(--endpoint "http://127.0.0.1:$PORT" --path-style)
+S3=(--endpoint "$S3RVER_ENDPOINT" --path-style)
 timed list-s3 "list   s3 (s3rver)" --repo "s3://bench-bucket/$LIST_NAME" "${S3[@]}" list --json
 timed verify-s3 "verify s3 (s3rver)" --repo "s3://bench-bucket/$VERIFY_NAME" "${S3[@]}" verify --json
 timed list-file "list   file://" --repo "file://$WORK/file/$LIST_NAME" list --json

@@ -5,63 +5,51 @@
 # (the database as pg_basebackup sends it). Usage: bench/backup-throughput.sh [pgbench-scale]
 # Needs packaging/install-deps.sh and a published binary (artifacts/bin/walship).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 SCALE="${1:-20}"
 BIN="$ROOT/artifacts/bin/walship"
-PG_BIN=/usr/lib/postgresql/15/bin
-WORK="$(mktemp -d /tmp/walship-bench-backup.XXXXXX)"
-chmod 755 "$WORK"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-[ "$(id -u)" -eq 0 ] && chown postgres: "$WORK"
+bench_work_dir /tmp/walship-bench-backup.XXXXXX
 cp "$BIN" "$WORK/walship" && chmod 755 "$WORK/walship"
-S3PID=""
-cleanup() {
-  as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate -w stop >/dev/null 2>&1 || true
-  [ -n "$S3PID" ] && kill "$S3PID" 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 mkdir -p "$WORK/s3" "$WORK/repo"
 [ "$(id -u)" -eq 0 ] && chown postgres: "$WORK/s3" "$WORK/repo"
-node --openssl-legacy-provider "$ROOT/tests/s3rver/node_modules/s3rver/bin/s3rver.js" -d "$WORK/s3" -a 127.0.0.1 -p 45997 --silent --configure-bucket bench >/dev/null 2>&1 &
-S3PID=$!
-for _ in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:45997/ && break; sleep 0.1; done
+start_s3rver "$WORK/s3" 45997 --silent --configure-bucket bench
 
-S3ENV=(WALSHIP_ENDPOINT=http://127.0.0.1:45997 WALSHIP_PATH_STYLE=true AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER)
+S3ENV=(WALSHIP_ENDPOINT="$S3RVER_ENDPOINT" WALSHIP_PATH_STYLE=true AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER)
+
+# One table row from the raw and stored bytes and the push and fetch times (ms) of a tool run with
+# /usr/bin/time -f %M -o $WORK/rss.push (and rss.fetch): label raw stored push-ms fetch-ms.
+print_row() {
+  python3 - "$@" "$(tail -n1 "$WORK/rss.push")" "$(tail -n1 "$WORK/rss.fetch")" <<'PY'
+import sys
+label, raw, stored, push_ms, fetch_ms, rss_push, rss_fetch = sys.argv[1], *map(int, sys.argv[2:])
+push, fetch = push_ms / 1e3, fetch_ms / 1e3
+print(f"| {label} | {raw / 2**20:.0f} MiB | {stored / 2**20:.0f} MiB | {push:.1f} s | {raw / 2**20 / push:.0f} MiB/s | {fetch:.1f} s | {raw / 2**20 / fetch:.0f} MiB/s | {rss_push // 1024} MiB | {rss_fetch // 1024} MiB |")
+PY
+}
 
 # One primary per repository (a repository belongs to one cluster).
 run_backend() {
   local label="$1" repo="$2"; shift 2
   local env=(env WALSHIP_REPO="$repo" "$@")
   rm -rf "$WORK/pg" "$WORK/restore"
-  as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust --no-sync >/dev/null
+  init_cluster "$WORK/pg" 54398
   cat >> "$WORK/pg/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$WORK'
-port = 54398
-fsync = off
 archive_mode = on
 archive_command = '$WORK/walship push %p %f'
 CONF
   as_pg "${env[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start >/dev/null
   as_pg "$PG_BIN/pgbench" -h "$WORK" -p 54398 -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
-  local t0 t1 t2 raw stored
-  t0=$(date +%s%N)
-  as_pg "${env[@]}" /usr/bin/time -f "%M" -o "$WORK/rss.push" "$WORK/walship" backup push --pg-basebackup "$PG_BIN/pg_basebackup" \
+  local push_ms fetch_ms raw stored
+  wall_time as_pg "${env[@]}" /usr/bin/time -f "%M" -o "$WORK/rss.push" "$WORK/walship" backup push --pg-basebackup "$PG_BIN/pg_basebackup" \
     --connection "host=$WORK port=54398 user=postgres" > "$WORK/name" 2>>"$WORK/walship.log"
-  t1=$(date +%s%N)
-  as_pg "${env[@]}" /usr/bin/time -f "%M" -o "$WORK/rss.fetch" "$WORK/walship" backup fetch LATEST "$WORK/restore" >/dev/null 2>>"$WORK/walship.log"
-  t2=$(date +%s%N)
+  push_ms=$WALL_MS
+  wall_time as_pg "${env[@]}" /usr/bin/time -f "%M" -o "$WORK/rss.fetch" "$WORK/walship" backup fetch LATEST "$WORK/restore" >/dev/null 2>>"$WORK/walship.log"
+  fetch_ms=$WALL_MS
   raw=$(as_pg "${env[@]}" "$WORK/walship" backup list --json | python3 -c 'import json,sys; b=json.load(sys.stdin)[-1]; print(b["raw_bytes"], b["stored_bytes"])')
   stored=${raw#* }; raw=${raw% *}
   as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate -w stop >/dev/null
-  python3 - "$label" "$raw" "$stored" "$t0" "$t1" "$t2" "$(tail -n1 "$WORK/rss.push")" "$(tail -n1 "$WORK/rss.fetch")" <<'PY'
-import sys
-label, raw, stored, t0, t1, t2, rss_push, rss_fetch = sys.argv[1], *map(int, sys.argv[2:])
-push, fetch = (t1 - t0) / 1e9, (t2 - t1) / 1e9
-print(f"| {label} | {raw / 2**20:.0f} MiB | {stored / 2**20:.0f} MiB | {push:.1f} s | {raw / 2**20 / push:.0f} MiB/s | {fetch:.1f} s | {raw / 2**20 / fetch:.0f} MiB/s | {rss_push // 1024} MiB | {rss_fetch // 1024} MiB |")
-PY
+  print_row "$label" "$raw" "$stored" "$push_ms" "$fetch_ms"
 }
 
 echo "| repository | database (raw tar) | stored | backup push | push rate | backup fetch | fetch rate | push peak RSS | fetch peak RSS |"
@@ -92,31 +80,21 @@ pg1-port=54398
 CONF
   chmod 644 "$WORK/pgbackrest.conf"
   PBR=(pgbackrest --config="$WORK/pgbackrest.conf" --stanza=bench)
-  as_pg "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust --no-sync >/dev/null
+  init_cluster "$WORK/pg" 54398
   cat >> "$WORK/pg/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$WORK'
-port = 54398
-fsync = off
 archive_mode = on
 archive_command = 'pgbackrest --config=$WORK/pgbackrest.conf --stanza=bench archive-push %p'
 CONF
   as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg.log" -w start >/dev/null
   as_pg "$PG_BIN/pgbench" -h "$WORK" -p 54398 -U postgres -i -s "$SCALE" -q postgres >/dev/null 2>&1
   as_pg "${PBR[@]}" stanza-create >/dev/null
-  t0=$(date +%s%N)
-  as_pg /usr/bin/time -f "%M" -o "$WORK/rss.push" "${PBR[@]}" backup --type=full >/dev/null
-  t1=$(date +%s%N)
-  as_pg /usr/bin/time -f "%M" -o "$WORK/rss.fetch" "${PBR[@]}" restore --pg1-path="$WORK/restore" >/dev/null
-  t2=$(date +%s%N)
+  wall_time as_pg /usr/bin/time -f "%M" -o "$WORK/rss.push" "${PBR[@]}" backup --type=full >/dev/null
+  push_ms=$WALL_MS
+  wall_time as_pg /usr/bin/time -f "%M" -o "$WORK/rss.fetch" "${PBR[@]}" restore --pg1-path="$WORK/restore" >/dev/null
+  fetch_ms=$WALL_MS
   raw=$(du -sb --exclude=pg_wal "$WORK/restore" | cut -f1)
   stored=$(du -sb "$WORK/pbr/backup" | cut -f1)
-  python3 - "$(pgbackrest version), posix" "$raw" "$stored" "$t0" "$t1" "$t2" "$(tail -n1 "$WORK/rss.push")" "$(tail -n1 "$WORK/rss.fetch")" <<'PY'
-import sys
-label, raw, stored, t0, t1, t2, rss_push, rss_fetch = sys.argv[1], *map(int, sys.argv[2:])
-push, fetch = (t1 - t0) / 1e9, (t2 - t1) / 1e9
-print(f"| {label} | {raw / 2**20:.0f} MiB | {stored / 2**20:.0f} MiB | {push:.1f} s | {raw / 2**20 / push:.0f} MiB/s | {fetch:.1f} s | {raw / 2**20 / fetch:.0f} MiB/s | {rss_push // 1024} MiB | {rss_fetch // 1024} MiB |")
-PY
+  print_row "$(pgbackrest version), posix" "$raw" "$stored" "$push_ms" "$fetch_ms"
   as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg" -m immediate -w stop >/dev/null
 fi
 echo

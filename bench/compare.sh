@@ -14,15 +14,13 @@
 # Run as root (PostgreSQL runs as the postgres user). At 200 segments it took 36 minutes on a 2-core
 # machine busy with other work (load 35-54); KEEP_WORK=1 keeps the scratch directory.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 N="${1:-200}"
 SAMPLE="${2:-20}"
 BARMAN_N="${COMPARE_BARMAN_SEGMENTS:-20}"
 [ "$SAMPLE" -le "$N" ] || SAMPLE="$N"
 [ "$BARMAN_N" -le "$N" ] || BARMAN_N="$N"
 BIN="${WALSHIP_BIN:-$ROOT/artifacts/bin/walship}"  # WALSHIP_BIN: a copy, so a rebuild mid-run cannot change it
-PG_BIN=/usr/lib/postgresql/15/bin
-S3RVER="$ROOT/tests/s3rver/node_modules/s3rver/bin/s3rver.js"
 PORT_PG=54391
 PORT_STANDBY=54392
 PORT_S3=45991
@@ -32,37 +30,17 @@ for tool in pgbackrest barman-cloud-wal-archive barman-cloud-wal-restore openssl
 done
 [ "$(id -u)" -eq 0 ] || { echo "run as root: PostgreSQL and the archivers run as the postgres user" >&2; exit 2; }
 
-WORK="$(mktemp -d /tmp/walship-compare.XXXXXX)"
-chown postgres: "$WORK"
-chmod 755 "$WORK"
-S3PID=""
+bench_work_dir /tmp/walship-compare.XXXXXX
+BENCH_CLUSTERS+=("$WORK/standby")  # made by copying the base backup; init_cluster adds the source
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-pg() { runuser -u postgres -- "$@"; }
-psql_src() { pg psql -X -h "$WORK" -p "$PORT_PG" -U postgres -qAt -c "$1" postgres; }
-psql_standby() { pg psql -X -h "$WORK" -p "$PORT_STANDBY" -U postgres -qAt -c "$1" postgres; }
-cleanup() {
-  pg "$PG_BIN/pg_ctl" -D "$WORK/standby" -m immediate -w stop >/dev/null 2>&1 || true
-  pg "$PG_BIN/pg_ctl" -D "$WORK/src" -m immediate -w stop >/dev/null 2>&1 || true
-  [ -n "$S3PID" ] && kill "$S3PID" 2>/dev/null || true
-  [ -n "$S3PID" ] && wait "$S3PID" 2>/dev/null || true
-  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+psql_src() { as_pg psql -X -h "$WORK" -p "$PORT_PG" -U postgres -qAt -c "$1" postgres; }
+psql_standby() { as_pg psql -X -h "$WORK" -p "$PORT_STANDBY" -U postgres -qAt -c "$1" postgres; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
-max_kib() { awk 'BEGIN{m=0} {if ($1+0>m) m=$1+0} END {print m}'; }
 
 # --- S3 over HTTPS with a throw-away self-signed certificate ------------------------------------
 log "starting s3rver (HTTPS) on 127.0.0.1:$PORT_S3"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
-  -keyout "$WORK/s3.key" -out "$WORK/s3.crt" >/dev/null 2>&1
-chmod 644 "$WORK/s3.key" "$WORK/s3.crt"
-mkdir -p "$WORK/s3"
-node --openssl-legacy-provider "$S3RVER" -d "$WORK/s3" -a 127.0.0.1 -p "$PORT_S3" --silent --no-vhost-buckets \
-  --key "$WORK/s3.key" --cert "$WORK/s3.crt" >"$WORK/s3rver.log" 2>&1 &
-S3PID=$!
-ENDPOINT="https://127.0.0.1:$PORT_S3"
-for _ in $(seq 1 100); do curl -sk -o /dev/null "$ENDPOINT/" && break; sleep 0.1; done
+start_s3rver --tls "$WORK/s3" "$PORT_S3" --silent --no-vhost-buckets
+ENDPOINT="$S3RVER_ENDPOINT"
 for bucket in walship pgbackrest barman; do curl -sfk -X PUT "$ENDPOINT/$bucket" >/dev/null; done
 
 # --- the three tools' settings --------------------------------------------------------------------
@@ -119,12 +97,8 @@ if "$BIN" help 2>/dev/null | grep -q -- '--prefetch N' && "$BIN" help 2>/dev/nul
 
 # --- real WAL from pgbench --------------------------------------------------------------------------
 log "making $N segments of pgbench WAL"
-pg "$PG_BIN/initdb" -D "$WORK/src" -U postgres --auth=trust --no-sync >/dev/null
+init_cluster "$WORK/src" "$PORT_PG"
 cat >> "$WORK/src/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$WORK'
-port = $PORT_PG
-fsync = off
 synchronous_commit = off
 full_page_writes = on
 archive_mode = on
@@ -137,23 +111,23 @@ min_wal_size = '32MB'
 checkpoint_timeout = '30s'
 log_min_messages = error
 CONF
-pg "$PG_BIN/pg_ctl" -D "$WORK/src" -l "$WORK/src.log" -w start >/dev/null
-pg "$PG_BIN/pgbench" -h "$WORK" -p "$PORT_PG" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
-for name in cold sync async; do pg pgbackrest --config="$WORK/pgbr-$name.conf" --stanza=bench stanza-create >/dev/null; done
-pg "$PG_BIN/pg_ctl" -D "$WORK/src" -m fast -w stop >/dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/src" -l "$WORK/src.log" -w start >/dev/null
+as_pg "$PG_BIN/pgbench" -h "$WORK" -p "$PORT_PG" -U postgres -i -s 10 -q postgres >/dev/null 2>&1
+for name in cold sync async; do as_pg pgbackrest --config="$WORK/pgbr-$name.conf" --stanza=bench stanza-create >/dev/null; done
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/src" -m fast -w stop >/dev/null
 # A cold copy of the cleanly stopped cluster is the standbys' base backup.
 cp -a "$WORK/src" "$WORK/base"
 rm -f "$WORK/base/pg_wal/archive_status/"*
-FIRST=$(pg "$PG_BIN/pg_controldata" "$WORK/base" | awk -F': *' '/REDO WAL file/ {print $2}')
-pg "$PG_BIN/pg_ctl" -D "$WORK/src" -l "$WORK/src.log" -w start >/dev/null
+FIRST=$(as_pg "$PG_BIN/pg_controldata" "$WORK/base" | awk -F': *' '/REDO WAL file/ {print $2}')
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/src" -l "$WORK/src.log" -w start >/dev/null
 while :; do
-  pg "$PG_BIN/pgbench" -h "$WORK" -p "$PORT_PG" -U postgres -T 10 -c 8 -j 2 postgres >/dev/null 2>&1
+  as_pg "$PG_BIN/pgbench" -h "$WORK" -p "$PORT_PG" -U postgres -T 10 -c 8 -j 2 postgres >/dev/null 2>&1
   cur=$(psql_src "select pg_walfile_name(pg_current_wal_lsn())")
   have=$(ls "$WORK/src/pg_wal" | awk -v f="$FIRST" -v c="$cur" 'length($0) == 24 && $0 >= f && $0 < c' | wc -l)
   log "  $have segments"
   [ "$have" -ge "$N" ] && break
 done
-pg "$PG_BIN/pg_ctl" -D "$WORK/src" -m fast -w stop >/dev/null
+as_pg "$PG_BIN/pg_ctl" -D "$WORK/src" -m fast -w stop >/dev/null
 ls "$WORK/src/pg_wal" | awk -v f="$FIRST" 'length($0) == 24 && $0 >= f' | sort | head -n "$N" > "$WORK/segments"
 LAST=$(tail -n 1 "$WORK/segments")
 BARMAN_LAST=$(sed -n "${BARMAN_N}p" "$WORK/segments")
@@ -183,18 +157,16 @@ time_calls() {
   local times="$WORK/times.$key" rss="$WORK/rss.$key"
   : > "$times"; : > "$rss"
   while read -r seg; do
-    local args=() a t0 t1
+    local args=() a
     for a in "$@"; do args+=("${a//SEG/$seg}"); done
-    t0=$(date +%s%N)
-    if ! runuser -u postgres -- bash -c 'source "$1"; shift; exec /usr/bin/time -f "%M %U %S" -o "$0" "$@"' "$rss.one" "$envfile" "${args[@]}" >>"$WORK/calls.log" 2>&1; then
+    if ! wall_time as_pg bash -c 'source "$1"; shift; exec /usr/bin/time -f "%M %U %S" -o "$0" "$@"' "$rss.one" "$envfile" "${args[@]}" >>"$WORK/calls.log" 2>&1; then
       echo "failed: ${args[*]} (see below)" >&2; tail -n 5 "$WORK/calls.log" >&2; exit 1
     fi
-    t1=$(date +%s%N)
-    echo $(( (t1 - t0) / 1000000 )) >> "$times"
+    echo "$WALL_MS" >> "$times"
     tail -n 1 "$rss.one" >> "$rss"
   done < "${SAMPLE_LIST:-$WORK/sample}"
   record "$key.ms" "$(median < "$times")"
-  record "$key.rss" "$(( $(max_kib < "$rss") / 1024 ))"
+  record "$key.rss" "$(( $(column_max 1 < "$rss") / 1024 ))"
   # CPU time (user + system, 10 ms resolution) does not grow when other work shares the cores.
   record "$key.cpu" "$(awk '{printf "%d\n", ($2 + $3) * 1000}' "$rss" | median)"
 }
@@ -236,7 +208,7 @@ if [ "$HAVE_AHEAD" = 1 ]; then
   chown -R postgres: "$WORK/spool-fetch" "$WORK/fetch-walship.prefetch"
   PREFETCH=(fetch --repo s3://walship/cold --prefetch "$SAMPLE" --spool-dir "$WORK/spool-fetch")
   first=$(head -n 1 "$WORK/sample")
-  runuser -u postgres -- bash -c 'source "$1"; shift; exec "$@"' _ "$WORK/walship.env" "$BIN" "${PREFETCH[@]}" "$first" "$WORK/fetch-walship.prefetch/pg_wal/RECOVERYXLOG" >>"$WORK/calls.log" 2>&1
+  as_pg bash -c 'source "$1"; shift; exec "$@"' _ "$WORK/walship.env" "$BIN" "${PREFETCH[@]}" "$first" "$WORK/fetch-walship.prefetch/pg_wal/RECOVERYXLOG" >>"$WORK/calls.log" 2>&1
   for _ in $(seq 1 1200); do
     [ "$(find "$WORK/spool-fetch" -path '*/prefetch/*' -name '[0-9A-F]*' ! -name '*.*' | wc -l)" -ge $((SAMPLE - 1)) ] && break
     sleep 0.1
@@ -259,7 +231,7 @@ drain() { # key count archive_command
   printf "archive_command = '%s'\n" "$command" > "$WORK/src/postgresql.auto.conf"
   chown postgres: "$WORK/src/postgresql.auto.conf"
   t0=$(now_ms)
-  pg "$PG_BIN/pg_ctl" -D "$WORK/src" -l "$WORK/src.log" -w start >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/src" -l "$WORK/src.log" -w start >/dev/null
   while :; do
     left=$(head -n "$count" "$WORK/segments" | while read -r s; do if [ -e "$WORK/src/pg_wal/archive_status/$s.ready" ]; then echo; fi; done | wc -l)
     [ "$left" -eq 0 ] && break
@@ -268,7 +240,7 @@ drain() { # key count archive_command
   done
   t1=$(now_ms)
   local archived; archived=$(psql_src "select archived_count || ' archived, ' || failed_count || ' failed' from pg_stat_archiver")
-  pg "$PG_BIN/pg_ctl" -D "$WORK/src" -m immediate -w stop >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/src" -m immediate -w stop >/dev/null
   record "$key.drain_s" "$(awk -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", ms / 1000}')"
   record "$key.drain_rate" "$(awk -v ms=$((t1 - t0)) -v n="$count" 'BEGIN {printf "%.2f", n * 1000 / ms}')"
   record "$key.drain_n" "$count"
@@ -304,7 +276,7 @@ CONF
   chown -R postgres: "$WORK/standby"
   local t0 t1 reached
   t0=$(now_ms)
-  pg "$PG_BIN/pg_ctl" -D "$WORK/standby" -l "$WORK/standby.log" -w -t 1800 start >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/standby" -l "$WORK/standby.log" -w -t 1800 start >/dev/null
   while :; do
     reached=$(psql_standby "select coalesce(pg_last_wal_replay_lsn() >= '$target'::pg_lsn, false)" 2>/dev/null || echo f)
     [ "$reached" = t ] && break
@@ -312,7 +284,7 @@ CONF
     sleep 0.1
   done
   t1=$(now_ms)
-  pg "$PG_BIN/pg_ctl" -D "$WORK/standby" -m immediate -w stop >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$WORK/standby" -m immediate -w stop >/dev/null
   record "$key.catchup_s" "$(awk -v ms=$((t1 - t0)) 'BEGIN {printf "%.1f", ms / 1000}')"
   record "$key.catchup_rate" "$(awk -v ms=$((t1 - t0)) -v n="$count" 'BEGIN {printf "%.2f", n * 1000 / ms}')"
   record "$key.catchup_n" "$count"

@@ -15,27 +15,24 @@ namespace WalShip.Tests.Integration;
 /// timeline 1 holds segments 1-4 and 6-A (5 is missing), 0B.partial and two backup labels (at 2 and
 /// 7); timeline 2 branched at 0/B00060 and holds B-D; plus two objects walship did not write.
 /// </summary>
-public abstract class AdminCommandScenarios : IAsyncLifetime
+public abstract class AdminCommandScenarios() : RepositoryKindScenarios("walship-admin")
 {
     private const ulong SwitchLsn = 0xB * (ulong)SyntheticArchive.SegmentSize + 0x60;
-    private RepositoryBackend _backend = null!;
     private Repository _repository = null!;
     private SyntheticArchive _archive = null!;
 
-    protected abstract Task<RepositoryBackend> CreateBackendAsync();
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _backend = await CreateBackendAsync();
-        _repository = _backend.OpenRepository();
+        await base.InitializeAsync();
+        _repository = Repo.OpenRepository();
         _archive = new SyntheticArchive(_repository);
         await _archive.BindAsync();
     }
 
-    public async Task DisposeAsync()
+    public override async Task DisposeAsync()
     {
         _repository.Dispose();
-        await _backend.DisposeAsync();
+        await base.DisposeAsync();
     }
 
     private static string Seg(uint timeline, ulong number) => SyntheticArchive.Segment(timeline, number);

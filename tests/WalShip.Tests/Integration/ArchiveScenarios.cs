@@ -7,63 +7,12 @@ namespace WalShip.Tests.Integration;
 /// The PostgreSQL contract, end to end: real clusters run the native binary as archive_command and
 /// restore_command. Each scenario runs once per repository kind (the subclasses below).
 /// </summary>
-public abstract class ArchiveScenarios : IAsyncLifetime
+public abstract class ArchiveScenarios() : RepositoryKindScenarios("walship-it")
 {
     private static readonly TimeSpan CatchUp = TimeSpan.FromSeconds(60);
-    private TestTempDir _tmp = null!;
-
-    protected RepositoryBackend Repo { get; private set; } = null!;
-
-    protected abstract Task<RepositoryBackend> CreateBackendAsync();
-
-    public async Task InitializeAsync()
-    {
-        _tmp = TestPaths.CreateTempDir("walship-it");
-        Repo = await CreateBackendAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Repo.DisposeAsync();
-        await _tmp.DisposeAsync();
-    }
-
-    private Dictionary<string, string> Env(params (string Key, string Value)[] extra) => Repo.EnvironmentWith(extra);
-
-    private async Task<PgCluster> StartArchivingPrimaryAsync(string name = "primary")
-    {
-        var primary = await PgCluster.InitAsync(name, _tmp);
-        primary.AppendConfig($"""
-            archive_mode = on
-            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
-            wal_level = replica
-            """);
-        await primary.StartAsync(Env());
-        return primary;
-    }
-
-    private static void ConfigureRestore(PgCluster standby, bool archiveToo)
-    {
-        standby.AppendConfig($"""
-            restore_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " fetch %f %p")}
-            wal_retrieve_retry_interval = '200ms'
-            """);
-        if (archiveToo)
-            standby.AppendConfig($"""
-                archive_mode = on
-                archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
-                """);
-    }
 
     /// <summary>Switches to a new segment and waits until the archiver has stored the old one.</summary>
-    private static async Task<string> SwitchAndWaitArchivedAsync(PgCluster cluster)
-    {
-        string segment = await cluster.SwitchWalAsync();
-        await cluster.WaitForAsync(
-            async () => string.CompareOrdinal(await cluster.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
-            CatchUp, $"archiving of {segment} by {cluster.Name}");
-        return segment;
-    }
+    private static Task<string> SwitchAndWaitArchivedAsync(PgCluster cluster) => cluster.SwitchWalAndWaitArchivedAsync(CatchUp);
 
     private static async Task WaitForRowsAsync(PgCluster standby, string sql, string expected) =>
         await standby.WaitForAsync(async () => await standby.QueryAsync(sql) == expected, CatchUp,
@@ -205,7 +154,7 @@ public abstract class ArchiveScenarios : IAsyncLifetime
         string primarySegment = await SwitchAndWaitArchivedAsync(primary);
 
         // Another cluster, not archiving; push its completed segment by hand into the first one's repository.
-        await using var other = await PgCluster.InitAsync("other", _tmp);
+        await using var other = await PgCluster.InitAsync("other", Tmp);
         await other.StartAsync();
         string otherSegment = await other.SwitchWalAsync();
         var push = await WalshipBinary.RunAsync(["push", $"pg_wal/{otherSegment}", otherSegment], Env(), other.DataDir);
@@ -284,7 +233,7 @@ public abstract class ArchiveScenarios : IAsyncLifetime
     }
 
     /// <summary>A directory shaped like a data directory (just pg_wal), owned by the postgres user.</summary>
-    private string ScratchDataDir(string name) => _tmp.CreateDataDirectory(name);
+    private string ScratchDataDir(string name) => Tmp.CreateDataDirectory(name);
 }
 
 public sealed class FileRepositoryScenarios : ArchiveScenarios

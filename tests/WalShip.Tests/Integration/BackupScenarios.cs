@@ -12,15 +12,10 @@ namespace WalShip.Tests.Integration;
 /// push takes walship backup push under pgbench, and a new data directory made by walship backup fetch
 /// alone becomes a standby that replays from the archive and promotes. Runs once per repository kind.
 /// </summary>
-public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsyncLifetime
+public abstract partial class BackupScenarios(ITestOutputHelper output) : RepositoryKindScenarios("walship-backup")
 {
     private static readonly TimeSpan CatchUp = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(5);
-    private TestTempDir _tmp = null!;
-
-    protected RepositoryBackend Repo { get; private set; } = null!;
-
-    protected abstract Task<RepositoryBackend> CreateBackendAsync();
 
     /// <summary>The settings the restoring side (another host, another account) uses for the repository.
     /// The cross-account variant overrides this with the reader's role and credentials.</summary>
@@ -31,42 +26,11 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
     {
     }
 
-    public async Task InitializeAsync()
-    {
-        _tmp = TestPaths.CreateTempDir("walship-backup");
-        Repo = await CreateBackendAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Repo.DisposeAsync();
-        await _tmp.DisposeAsync();
-    }
-
-    private async Task<PgCluster> StartArchivingPrimaryAsync(IReadOnlyDictionary<string, string>? env = null)
-    {
-        var primary = await PgCluster.InitAsync("primary", _tmp);
-        primary.AppendConfig($"""
-            archive_mode = on
-            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
-            wal_level = replica
-            """);
-        await primary.StartAsync(new Dictionary<string, string>(env ?? Repo.Environment));
-        return primary;
-    }
-
-    private static async Task<string> SwitchAndWaitArchivedAsync(PgCluster cluster)
-    {
-        string segment = await cluster.SwitchWalAsync();
-        await cluster.WaitForAsync(
-            async () => string.CompareOrdinal(await cluster.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
-            CatchUp, $"archiving of {segment} by {cluster.Name}");
-        return segment;
-    }
+    private static Task<string> SwitchAndWaitArchivedAsync(PgCluster cluster) => cluster.SwitchWalAndWaitArchivedAsync(CatchUp);
 
     private async Task<ProcessResult> WalshipAsync(IReadOnlyDictionary<string, string> env, params string[] args)
     {
-        var result = await WalshipBinary.RunAsync(args, new Dictionary<string, string>(env), _tmp.Path, CommandTimeout);
+        var result = await WalshipBinary.RunAsync(args, new Dictionary<string, string>(env), Tmp.Path, CommandTimeout);
         output.WriteLine($"walship {string.Join(' ', args)} -> exit {result.ExitCode}\n{result.StdErr}");
         return result;
     }
@@ -111,7 +75,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         string balance = await primary.QueryAsync("select sum(abalance) from pgbench_accounts");
         await SwitchAndWaitArchivedAsync(primary);
 
-        await using var standby = PgCluster.ForRestore("standby", _tmp);
+        await using var standby = PgCluster.ForRestore("standby", Tmp);
         var fetched = await WalshipAsync(ReaderEnvironment, "backup", "fetch", "LATEST", standby.DataDir, "--standby");
         Assert.True(fetched.ExitCode == 0, fetched.ToString());
         Assert.Equal(name, fetched.StdOut.Trim());
@@ -154,12 +118,12 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
     [Fact]
     public async Task EncryptedBackup_IsRestoredWithTheKey_AndFetchWithoutItFailsClearly_BeforeCreatingTheDirectory()
     {
-        string keyFile = Path.Combine(_tmp.Path, "backup.key");
+        string keyFile = Path.Combine(Tmp.Path, "backup.key");
         File.WriteAllBytes(keyFile, System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
         File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         PgUser.ChownToPostgres(keyFile);
         var writer = With(Repo.Environment, ("WALSHIP_ENCRYPTION", "aes-256-gcm"), ("WALSHIP_ENCRYPTION_KEY_FILE", keyFile));
-        await using var primary = await StartArchivingPrimaryAsync(writer);
+        await using var primary = await StartArchivingPrimaryAsync(env: writer);
         await primary.PgBenchInitAsync(scale: 1);
 
         var pushed = await BackupPushAsync(primary, writer);
@@ -183,7 +147,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         string historyCount = await primary.QueryAsync("select count(*) from pgbench_history");
         await SwitchAndWaitArchivedAsync(primary);
 
-        string withoutKey = Path.Combine(_tmp.Path, "without-key");
+        string withoutKey = Path.Combine(Tmp.Path, "without-key");
         var refused = await WalshipAsync(ReaderEnvironment, "backup", "fetch", "LATEST", withoutKey, "--standby");
         Assert.Equal(3, refused.ExitCode); // config
         Assert.Contains($"cannot decrypt backup {name}", refused.StdErr);
@@ -191,7 +155,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
         Assert.Single(refused.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => line.Contains("error", StringComparison.Ordinal));
         Assert.False(Directory.Exists(withoutKey));
 
-        await using var standby = PgCluster.ForRestore("standby", _tmp);
+        await using var standby = PgCluster.ForRestore("standby", Tmp);
         var reader = With(ReaderEnvironment, ("WALSHIP_ENCRYPTION_KEY_FILE", keyFile));
         var fetched = await WalshipAsync(reader, "backup", "fetch", "LATEST", standby.DataDir, "--standby");
         Assert.True(fetched.ExitCode == 0, fetched.ToString());
@@ -220,7 +184,7 @@ public abstract partial class BackupScenarios(ITestOutputHelper output) : IAsync
             stored[i] ^= 0x5A;
         Repo.WriteObject(key, stored);
 
-        string target = Path.Combine(_tmp.Path, "restore");
+        string target = Path.Combine(Tmp.Path, "restore");
         var fetched = await WalshipAsync(ReaderEnvironment, "backup", "fetch", name, target);
         Assert.Equal(7, fetched.ExitCode); // corrupt
         Assert.Contains("corrupt", fetched.StdErr);

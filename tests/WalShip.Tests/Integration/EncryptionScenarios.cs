@@ -12,7 +12,7 @@ namespace WalShip.Tests.Integration;
 /// push and key rotation, and every way fetch must fail (wrong key, no key, flipped byte, truncation,
 /// rewritten header) with the fetch failure code and no %p left behind.
 /// </summary>
-public abstract class EncryptionScenarios : IAsyncLifetime
+public abstract class EncryptionScenarios() : RepositoryKindScenarios("walship-crypto")
 {
     protected const string Seg = "000000010000000000000001";
     protected const string Seg2 = "000000010000000000000002";
@@ -21,18 +21,13 @@ public abstract class EncryptionScenarios : IAsyncLifetime
     protected static readonly string KeyAId = new EncryptionKey(KeyABytes).IdText;
     protected static readonly string KeyBId = new EncryptionKey(KeyBBytes).IdText;
 
-    protected TestTempDir Tmp { get; private set; } = null!;
-    protected RepositoryBackend Repo { get; private set; } = null!;
     protected byte[] SegmentBytes { get; } = SyntheticWal.Segment(Seg, SyntheticWal.OneMiB, validPages: 60);
     protected string KeyA { get; private set; } = null!;
     protected string KeyB { get; private set; } = null!;
 
-    protected abstract Task<RepositoryBackend> CreateBackendAsync();
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        Tmp = TestPaths.CreateTempDir("walship-crypto");
-        Repo = await CreateBackendAsync();
+        await base.InitializeAsync();
         string keys = Tmp.CreateSubdirectory("keys");
         // One key as raw bytes, one as hex text: both file forms walship documents.
         KeyA = Path.Combine(keys, "a.key");
@@ -43,14 +38,6 @@ public abstract class EncryptionScenarios : IAsyncLifetime
             File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         PgUser.ChownToPostgres(keys, recursive: true);
     }
-
-    public async Task DisposeAsync()
-    {
-        await Repo.DisposeAsync();
-        await Tmp.DisposeAsync();
-    }
-
-    protected Dictionary<string, string> Env(params (string Key, string Value)[] extra) => Repo.EnvironmentWith(extra);
 
     protected Dictionary<string, string> Encrypting(string keyFile, params (string Key, string Value)[] extra) =>
         Env([("WALSHIP_ENCRYPTION", "aes-256-gcm"), ("WALSHIP_ENCRYPTION_KEY_FILE", keyFile), .. extra]);
@@ -179,28 +166,16 @@ public abstract class EncryptionScenarios : IAsyncLifetime
     public async Task StandbyWithOnlyTheKey_ReplaysAnEncryptingPrimary()
     {
         var primaryEnv = Encrypting(KeyA, [.. ServerSideEncryption]);
-        await using var primary = await PgCluster.InitAsync("crypto-primary", Tmp);
-        primary.AppendConfig($"""
-            archive_mode = on
-            archive_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " push %p %f")}
-            wal_level = replica
-            """);
-        await primary.StartAsync(primaryEnv);
+        await using var primary = await StartArchivingPrimaryAsync("crypto-primary", primaryEnv);
         await primary.QueryAsync("create table t as select generate_series(1, 1000) i");
 
         await using var standby = await PgCluster.BaseBackupAsync(primary, "crypto-standby");
-        standby.AppendConfig($"""
-            restore_command = {PgCluster.ConfigQuote(WalshipBinary.Path + " fetch %f %p")}
-            wal_retrieve_retry_interval = '200ms'
-            """);
+        ConfigureRestore(standby);
         standby.CreateSignalFile("standby.signal");
         await standby.StartAsync(Env(("WALSHIP_ENCRYPTION_KEY_FILE", KeyA)));
 
         await primary.QueryAsync("insert into t select generate_series(1001, 5000)");
-        string segment = await primary.SwitchWalAsync();
-        await primary.WaitForAsync(
-            async () => string.CompareOrdinal(await primary.QueryAsync("select coalesce(last_archived_wal, '') from pg_stat_archiver"), segment) >= 0,
-            TimeSpan.FromSeconds(60), $"archiving of {segment}");
+        string segment = await primary.SwitchWalAndWaitArchivedAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(Cipher.Aes256Gcm, ObjectHeader.Parse(Repo.ReadObject(RepositoryBackend.SegmentKey(segment))!).Cipher);
 
         await standby.WaitForAsync(async () => await standby.QueryAsync("select count(*) from t") == "5000",
