@@ -83,7 +83,7 @@ public static class LookAhead
         int maxFiles = settings.GetInt(OptionSpec.Prefetch, 0, 1000);
         if (maxFiles == 0 || !Prefetch.AppliesTo(fileName, fullPath))
             return;
-        Launch(PrefetchWorker, fileName, dataDirectory, settings, flags, logger, Prefetch.LockName, spool => Prefetch.EntryCount(spool) < maxFiles);
+        Launch(PrefetchWorker, fileName, dataDirectory, settings, flags, logger, Prefetch.LockName, spool => Prefetch.EntriesAhead(spool, fileName) < maxFiles);
     }
 
     private static void Launch(CommandEntry worker, string fileName, string dataDirectory, Settings settings,

@@ -324,6 +324,15 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         Assert.True(far.ExitCode == 0, far.ToString());
         await WaitForWorkersAsync();
         Assert.Equal([SegmentName(2, 5), SegmentName(2, 6), SegmentName(2, 7)], SpoolEntries());
+
+        // Recovery overtook the spool (it read 8 from the archive while 5..7 waited). Entries behind it do
+        // not fill the count: a worker still starts, drops them, and finds nothing more in the archive.
+        var overtaken = await FetchAsync(standby, countBound, SegmentName(2, 8));
+        Assert.True(overtaken.ExitCode == 0, overtaken.ToString());
+        Assert.DoesNotContain("prefetch spool", overtaken.StdErr);
+        await WaitForWorkersAsync();
+        Assert.True(SpoolEntries().Length == 0, $"spool: {string.Join(", ", SpoolEntries())}; log:\n{WorkerLog}");
+        Assert.Contains($"after {SegmentName(2, 8)}", WorkerLog);
     }
 
     [Fact]

@@ -94,12 +94,19 @@ public static class Prefetch
         return false;
     }
 
-    /// <summary>Spool entries (data files, not records) ahead of recovery right now.</summary>
-    public static int EntryCount(SpoolDirectory spool)
+    /// <summary>Spool entries (data files, not records) ahead of <paramref name="requested"/>, the segment
+    /// recovery asks for now. Entries at or behind it are stale (recovery overtook them while they were
+    /// downloading, or read them elsewhere): they must not count against the spool's size, or a spool
+    /// full of them would start no worker, and no worker would ever remove them.</summary>
+    public static int EntriesAhead(SpoolDirectory spool, string requested)
     {
+        if (!WalFileName.TryParse(requested, out var position))
+            return 0;
         try
         {
-            return Directory.EnumerateFiles(spool.PrefetchPath).Count(path => WalFileName.TryParse(Path.GetFileName(path), out _));
+            return Directory.EnumerateFiles(spool.PrefetchPath).Count(path =>
+                WalFileName.TryParse(Path.GetFileName(path), out var entry) && entry.Kind == WalFileKind.Segment
+                && (entry.LogId, entry.SegmentId).CompareTo((position.LogId, position.SegmentId)) > 0);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
