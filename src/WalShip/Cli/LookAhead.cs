@@ -77,13 +77,18 @@ public static class LookAhead
         return Prefetch.TryServe(spool, settings.Get(OptionSpec.Repo)!, fileName, fullPath, logger);
     }
 
-    /// <summary>After a successful fetch for recovery: start a prefetch worker unless one runs.</summary>
+    /// <summary>After a successful fetch for recovery: start a prefetch worker unless one runs, or unless
+    /// the spool is still more than half full. A worker pays its own start, a repository session and a
+    /// look at the timeline history before its first download; refilling half the spool at a time spreads
+    /// that over several segments instead of one per served call, while the other half keeps recovery
+    /// fed.</summary>
     public static void AfterFetch(string fileName, string fullPath, string dataDirectory, Settings settings, IReadOnlyDictionary<string, string> flags, ILogger logger)
     {
         int maxFiles = settings.GetInt(OptionSpec.Prefetch, 0, 1000);
         if (maxFiles == 0 || !Prefetch.AppliesTo(fileName, fullPath))
             return;
-        Launch(PrefetchWorker, fileName, dataDirectory, settings, flags, logger, Prefetch.LockName, spool => Prefetch.EntriesAhead(spool, fileName) < maxFiles);
+        Launch(PrefetchWorker, fileName, dataDirectory, settings, flags, logger, Prefetch.LockName,
+            spool => Prefetch.EntriesAhead(spool, fileName) * 2 <= maxFiles);
     }
 
     private static void Launch(CommandEntry worker, string fileName, string dataDirectory, Settings settings,

@@ -272,6 +272,9 @@ public abstract partial class LookAheadScenarios : IAsyncLifetime
         Assert.Contains("restored from the prefetch spool", hit.StdErr);
         Assert.Equal(archived[SegmentName(2, 3)], File.ReadAllBytes(Path.Combine(standby, "pg_wal", "RECOVERYXLOG")));
         await WaitForWorkersAsync();
+        // Three of four still ahead: more than half full, so no worker starts to refill one segment.
+        Assert.True(SpoolEntries().SequenceEqual([SegmentName(2, 4), SegmentName(2, 5), SegmentName(2, 6)]),
+            $"spool: {string.Join(", ", SpoolEntries())}\nworker log:\n{WorkerLog}");
 
         // The timeline-1 file of the same segment is another name: never served from the spool.
         var otherTimeline = await FetchAsync(standby, Env(), SegmentName(1, 4));
