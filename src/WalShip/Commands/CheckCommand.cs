@@ -191,7 +191,7 @@ public sealed class CheckCommand(Repository repository, CloudIdentity? cloud, st
             var failures = await repository.Store.DeleteAsync([key], cancellationToken);
             if (failures.Count == 0)
                 Add("delete", CheckStatus.Ok, $"deleted {where}");
-            else if (failures[0].Code == "AccessDenied")
+            else if (failures[0].IsAccessDenied)
                 Add("delete", CheckStatus.Warn, $"cannot delete {where}: {DeleteDenied}");
             else
                 Add("delete", CheckStatus.Fail, $"cannot delete {where}: {failures[0].Code} {failures[0].Message}".TrimEnd());

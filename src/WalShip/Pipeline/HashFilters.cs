@@ -24,10 +24,11 @@ public sealed class HashFilter(HashAlgorithmName algorithm) : IByteFilter, IDisp
     public void Dispose() => _hash.Dispose();
 }
 
-/// <summary>XXH128 of everything written: a fast checksum for bytes walship wrote to its own spool
-/// after their SHA-256 was verified. It catches the file changing on local disk (bit rot, a stray
-/// write) at several times SHA-256's speed, on the path where a prefetched fetch must return in
-/// milliseconds. It is no defence against someone who can write the owner-only spool, and need not be.</summary>
+/// <summary>XXH128 of everything written: a fast checksum that ties a local file to bytes whose SHA-256
+/// was verified in the same read (a prefetched spool entry as the worker wrote it; a WAL file as
+/// push-ahead uploaded it). It catches the file changing on local disk (bit rot, a stray write) at
+/// several times SHA-256's speed, on paths where a call must end in milliseconds. It is no defence
+/// against someone who can already write the spool or pg_wal, and need not be.</summary>
 public sealed class XxHash128Filter : IByteFilter
 {
     private readonly XxHash128 _hash = new();

@@ -193,7 +193,7 @@ public sealed partial class FileObjectStore(string root) : IObjectStore
             }
             catch (UnauthorizedAccessException e)
             {
-                failures.Add(new DeleteFailure(key, "AccessDenied", $"cannot delete {Describe(key)}: {e.Message}"));
+                failures.Add(new DeleteFailure(key, DeleteFailure.AccessDeniedCode, $"cannot delete {Describe(key)}: {e.Message}"));
             }
             catch (IOException e)
             {

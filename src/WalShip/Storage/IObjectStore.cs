@@ -69,7 +69,13 @@ public interface IObjectUpload : IAsyncDisposable
 public readonly record struct ListedEntry(string Key, long Size, DateTimeOffset LastModified, bool IsPrefix = false);
 
 /// <summary>A key a batch delete could not remove, with the store's error code and message.</summary>
-public sealed record DeleteFailure(string Key, string Code, string Message);
+public sealed record DeleteFailure(string Key, string Code, string Message)
+{
+    /// <summary>S3's per-key code for a key this identity may not delete (FileObjectStore uses it too).</summary>
+    public const string AccessDeniedCode = "AccessDenied";
+
+    public bool IsAccessDenied => Code == AccessDeniedCode;
+}
 
 /// <summary>An open object: its body as a stream and its length as the store reports it.</summary>
 public sealed class ObjectReader(Stream body, long length, IDisposable? owner = null, IReadOnlyDictionary<string, string>? metadata = null) : IDisposable

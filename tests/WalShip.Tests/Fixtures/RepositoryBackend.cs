@@ -113,11 +113,15 @@ public sealed class S3RepositoryBackend : RepositoryBackend
     }
 
     public override WalShip.Commands.Repository OpenRepository() =>
-        WalShip.Commands.Repository.Open(Url, bucket => new WalShip.Storage.S3ObjectStore(
+        OpenS3Repository(Url, _server.Endpoint, S3Server.Region, S3Server.AccessKeyId, S3Server.SecretAccessKey);
+
+    /// <summary>An in-process repository on an S3 endpoint (s3rver, or the gateway in front of it) with static keys.</summary>
+    public static WalShip.Commands.Repository OpenS3Repository(string url, string endpoint, string region, string accessKeyId, string secretAccessKey) =>
+        WalShip.Commands.Repository.Open(url, bucket => new WalShip.Storage.S3ObjectStore(
             WalShip.Storage.S3ClientFactory.Create(
-                new WalShip.Storage.S3Settings(S3Server.Region, _server.Endpoint, ForcePathStyle: true, CaFile: null, Profile: null,
+                new WalShip.Storage.S3Settings(region, endpoint, ForcePathStyle: true, CaFile: null, Profile: null,
                     UseInstanceMetadata: false, RequestTimeout: TimeSpan.FromSeconds(60)),
-                new Amazon.Runtime.BasicAWSCredentials(S3Server.AccessKeyId, S3Server.SecretAccessKey)),
+                new Amazon.Runtime.BasicAWSCredentials(accessKeyId, secretAccessKey)),
             bucket, 8L << 20, 4, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
 
     public override ValueTask DisposeAsync() => _server.DisposeAsync();

@@ -21,12 +21,8 @@ public sealed class PruneDeniedDeleteTests(CrossAccount accounts) : IClassFixtur
     public async Task InitializeAsync()
     {
         _tmp = TestPaths.CreateTempDir("walship-prune-denied");
-        _repository = Repository.Open($"s3://{CrossAccount.Bucket}/{_prefix}", bucket => new WalShip.Storage.S3ObjectStore(
-            WalShip.Storage.S3ClientFactory.Create(
-                new WalShip.Storage.S3Settings(AuthGateway.Region, accounts.Gateway.S3Endpoint, ForcePathStyle: true, CaFile: null, Profile: null,
-                    UseInstanceMetadata: false, RequestTimeout: TimeSpan.FromSeconds(60)),
-                new Amazon.Runtime.BasicAWSCredentials(CrossAccount.PrimaryUser.AccessKeyId, CrossAccount.PrimaryUser.SecretAccessKey)),
-            bucket, 8L << 20, 4, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance));
+        _repository = S3RepositoryBackend.OpenS3Repository($"s3://{CrossAccount.Bucket}/{_prefix}", accounts.Gateway.S3Endpoint,
+            AuthGateway.Region, CrossAccount.PrimaryUser.AccessKeyId, CrossAccount.PrimaryUser.SecretAccessKey);
         _archive = new SyntheticArchive(_repository);
         await _archive.BindAsync();
     }

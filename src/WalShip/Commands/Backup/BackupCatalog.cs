@@ -95,7 +95,7 @@ public sealed class BackupCatalog(Repository repository)
     {
         var failures = await repository.Store.DeleteAsync([key], cancellationToken);
         if (failures.Count > 0)
-            throw new StorageException(failures[0].Code == "AccessDenied" ? ErrorClass.Auth : ErrorClass.Transient,
+            throw new StorageException(failures[0].IsAccessDenied ? ErrorClass.Auth : ErrorClass.Transient,
                 $"cannot delete {repository.Store.Describe(key)}: {failures[0].Code} {failures[0].Message}");
     }
 
